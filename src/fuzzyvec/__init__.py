@@ -1,3 +1,78 @@
-"""fuzzyvec: vectorised research toolkit for fuzzy-neural trading strategies."""
+"""fuzzyvec: vectorised research toolkit for fuzzy-neural trading strategies.
+
+One YAML strategy drives the whole chain: bars -> indicators -> fuzzy memberships ->
+feature frame -> labels -> MLP -> decisions -> vectorbt backtest.
+
+>>> import fuzzyvec as fv
+>>> spec = fv.load_strategy("strategies/v3_test_example.yaml")   # doctest: +SKIP
+>>> data = fv.load_strategy_data(spec)                            # doctest: +SKIP
+>>> frame = fv.build_features(spec, data)                         # doctest: +SKIP
+
+Heavy dependencies (numba kernels, torch, vectorbt) are imported on first use of the
+function that needs them, so ``import fuzzyvec`` is quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import BundleError, DataError, FuzzyvecError, SchemaMismatchError, StrategyError
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it (imported lazily)
+_LAZY: dict[str, str] = {
+    "load_strategy": "strategy_io",
+    "Strategy": "strategy",
+    "load_ohlcv": "data",
+    "load_strategy_data": "data",
+    "resample": "data",
+    "sample_data_dir": "data",
+    "resolve_features": "features",
+    "build_features": "features",
+    "select_features": "features",
+    "FeatureSchema": "features",
+    "compute_indicator": "indicators",
+    "membership": "membership",
+    "register_indicator": "registry",
+    "indicator_types": "registry",
+    "strategy_summary": "summary",
+}
+
+__all__ = [
+    "BundleError",
+    "DataError",
+    "FeatureSchema",
+    "FuzzyvecError",
+    "SchemaMismatchError",
+    "Strategy",
+    "StrategyError",
+    "__version__",
+    "build_features",
+    "compute_indicator",
+    "indicator_types",
+    "load_ohlcv",
+    "load_strategy",
+    "load_strategy_data",
+    "membership",
+    "register_indicator",
+    "resample",
+    "resolve_features",
+    "sample_data_dir",
+    "select_features",
+    "strategy_summary",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fuzzyvec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -21,12 +21,12 @@ from typing import Any
 
 __all__ = [
     "MEMBERSHIPS",
-    "MembershipSpec",
-    "get_membership_spec",
     "SOURCES",
     "IndicatorSpec",
+    "MembershipSpec",
     "Param",
     "get_indicator_spec",
+    "get_membership_spec",
     "indicator_types",
     "register_indicator",
     "unregister_indicator",

@@ -36,3 +36,18 @@ def price_source_1d_nb(open_, high, low, close, volume, code):
         else:
             out[i] = (open_[i] + high[i] + low[i] + close[i]) / 4.0
     return out
+
+
+@njit(cache=True)
+def simple_return_1d_nb(close):
+    """Close-to-close simple return ``close[i] / close[i-1] - 1``; NaN at row 0.
+
+    Reference: pandas ``Series.pct_change()``.
+    """
+    n = close.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    if n:
+        out[0] = np.nan
+    for i in range(1, n):
+        out[i] = close[i] / close[i - 1] - 1.0
+    return out

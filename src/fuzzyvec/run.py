@@ -1,0 +1,264 @@
+"""Command line: ``python -m fuzzyvec.run [COMMAND] ...``.
+
+With no command it runs the demo. Exit codes: 0 success; 2 a bad strategy, data file or
+argument (one clear message, no traceback); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import BundleError, DataError, FuzzyvecError, SchemaMismatchError, StrategyError
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+_INPUT_ERRORS = (StrategyError, DataError, SchemaMismatchError, BundleError)
+
+
+class UsageError(FuzzyvecError):
+    """A bad command-line argument (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no traceback
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _common(p: argparse.ArgumentParser, *, data: bool = True, dates: bool = True, out: bool = False,
+            models: bool = False) -> None:
+    if data:
+        p.add_argument("--data", metavar="DIR", help="folder of {SYMBOL}_{timeframe}.parquet|csv bar files "
+                       "(default: the strategy's data.dir, else the bundled sample data)")
+    if dates:
+        p.add_argument("--start", metavar="DATE", help="first bar (ISO date/time, UTC); warm-up history "
+                       "before it is kept")
+        p.add_argument("--end", metavar="DATE", help="last bar, inclusive (ISO date/time, UTC)")
+    if models:
+        p.add_argument("--models-dir", metavar="DIR", default="models", help="where bundles go (default: models)")
+    if out:
+        p.add_argument("--out", metavar="PATH", help="output path")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``python -m fuzzyvec.run``."""
+    from . import __version__
+
+    parser = _Parser(
+        prog="python -m fuzzyvec.run",
+        description="fuzzyvec: fuzzy-neural strategy research from one YAML file. "
+        "Run with no command for the demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"fuzzyvec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("validate", help="validate a strategy file and show what it computes")
+    p.add_argument("strategy", metavar="FILE")
+    _common(p, data=False, dates=False)
+
+    p = sub.add_parser("features", help="show (--dry-run) or compute the feature frame of a strategy")
+    p.add_argument("strategy", metavar="FILE")
+    p.add_argument("--dry-run", action="store_true", help="resolve features without loading data")
+    _common(p, out=True)
+
+    p = sub.add_parser("demo", help="run the demo on the bundled data (same as no command)")
+    _common(p, dates=True, out=True, models=True)
+
+    for cmd in _EXTRA_COMMANDS:
+        cmd(sub)
+    return parser
+
+
+# extra sub-commands register themselves here: f(subparsers) -> None
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+
+
+# ---------------------------------------------------------------------------------------------
+# output helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _emit_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _print_summary(s: dict[str, Any], *, features: bool) -> None:
+    from .console import format_table
+
+    print(f"strategy {s['name']} (version {s['version']}, scope {s['scope']})")
+    if s["description"]:
+        print(f"  {s['description']}")
+    print(f"  symbols: {', '.join(s['symbols'])}   timeframes: {', '.join(s['timeframes'])} "
+          f"(base {s['base_timeframe']})   history_required: {s['history_required']} bars")
+    print("\nindicators")
+    print(format_table(
+        [[i["id"], i["type"], " ".join(f"{k}={v}" for k, v in i["params"].items()) or "-",
+          ", ".join(i["outputs"]), i["lookback"]] for i in s["indicators"]],
+        ["id", "type", "params", "outputs", "lookback"]))
+    print("\nfuzzy sets")
+    print(format_table(
+        [[f["id"], f["indicator"], ", ".join(f"{m['name']} {m['type']}{[float(x) for x in m['parameters']]}"
+                                              for m in f["memberships"])] for f in s["fuzzy_sets"]],
+        ["id", "reads", "memberships"]))
+    print("\nnn_inputs")
+    print(format_table(
+        [[n, i["kind"], i["source"], ", ".join(i["timeframes"]), i["normalization"] or "-"]
+         for n, i in enumerate(s["nn_inputs"])],
+        ["#", "kind", "source", "timeframes", "normalization"]))
+    warm = ", ".join(f"{tf}: {n} bars" for tf, n in s["warmup_bars"].items())
+    print(f"\nwarm-up: {warm} (about {s['warmup_base_bars']} {s['base_timeframe']} bars)")
+    if features:
+        print(f"\nfeatures ({s['feature_count']}, schema sha256 {s['schema_sha256'][:16]}...)")
+        print(format_table([[n, f] for n, f in enumerate(s["features"])], ["#", "feature"]))
+    else:
+        print(f"features: {s['feature_count']} (schema sha256 {s['schema_sha256'][:16]}...)")
+    _print_warnings(s["warnings"])
+
+
+def _print_warnings(ws: Sequence[str]) -> None:
+    for w in ws:
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _load(path: str):
+    from .strategy_io import load_strategy
+
+    return load_strategy(path, warn=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .summary import strategy_summary
+
+    spec = _load(args.strategy)
+    s = strategy_summary(spec)
+    if args.json:
+        _emit_json({"valid": True, **s})
+    else:
+        _print_summary(s, features=False)
+        print(f"\n{args.strategy}: valid")
+    return EXIT_OK
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from .summary import strategy_summary
+
+    spec = _load(args.strategy)
+    s = strategy_summary(spec)
+    if args.dry_run:
+        if args.json:
+            _emit_json(s)
+        else:
+            _print_summary(s, features=True)
+        return EXIT_OK
+    from .data import load_strategy_data
+    from .features import build_features
+    from .io_utils import atomic_write_parquet
+
+    data = load_strategy_data(spec, data_dir=args.data, start=args.start, end=args.end)
+    frame = build_features(spec, data)
+    names = s["features"]
+    nan_counts = {n: int(frame[n].is_nan().sum()) for n in names}
+    rows_complete = int(frame.select(names).fill_nan(None).drop_nulls().height) if names else frame.height
+    result = {
+        "strategy": spec.name, "rows": frame.height, "columns": len(frame.columns),
+        "feature_count": len(names), "warmup_bars": s["warmup_bars"],
+        "warmup_base_bars": s["warmup_base_bars"], "complete_rows": rows_complete,
+        "first": str(frame["timestamp"][0]), "last": str(frame["timestamp"][-1]),
+        "nan_counts": nan_counts, "out": None,
+    }
+    if args.out:
+        atomic_write_parquet(frame, Path(args.out))
+        result["out"] = str(args.out)
+    if args.json:
+        _emit_json(result)
+    else:
+        from .console import format_table
+
+        print(f"feature frame of {spec.name}: {frame.height} rows x {len(frame.columns)} columns "
+              f"({len(names)} features), {result['first']} .. {result['last']}")
+        warm = ", ".join(f"{tf}: {n} bars" for tf, n in s["warmup_bars"].items())
+        print(f"warm-up: {warm}; rows with every feature: {rows_complete}")
+        print(format_table([[n, c] for n, c in nan_counts.items()], ["feature", "NaN rows"]))
+        if args.out:
+            print(f"wrote {args.out}")
+        _print_warnings(s["warnings"])
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The demo: bundled multi-timeframe strategy on bundled data."""
+    from .data import describe_data, load_strategy_data
+    from .paths import bundled_strategy
+    from .summary import strategy_summary
+
+    path = bundled_strategy()
+    spec = _load(str(path))
+    s = strategy_summary(spec)
+    data = load_strategy_data(spec, data_dir=getattr(args, "data", None), start=getattr(args, "start", None),
+                              end=getattr(args, "end", None))
+    rows = describe_data(data)
+    if getattr(args, "json", False):
+        _emit_json({"strategy": s, "data": rows})
+        return EXIT_OK
+    from .console import format_table
+
+    print(f"fuzzyvec demo: {path.name}\n")
+    _print_summary(s, features=True)
+    print("\ndata")
+    print(format_table([[r["symbol"], r["timeframe"], r["bars"], r["first"], r["last"]] for r in rows],
+                       ["symbol", "timeframe", "bars", "first", "last"]))
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "features": cmd_features,
+    "demo": cmd_demo,
+}
+
+
+def _demo_namespace() -> argparse.Namespace:
+    return argparse.Namespace(command="demo", data=None, start=None, end=None, out=None,
+                              models_dir="models", json=False, quiet=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv) if argv else _demo_namespace()
+        if args.command is None:
+            args = _demo_namespace()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)
+            return _COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except _INPUT_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except FuzzyvecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
