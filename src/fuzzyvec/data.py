@@ -30,6 +30,7 @@ __all__ = [
     "resample",
     "sample_data_dir",
     "to_utc_datetime",
+    "truncate_data",
 ]
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -469,6 +470,24 @@ def load_strategy_data(
                 raise DataError(f"{symbol} {tf}: no complete bars in the requested range")
             frames[tf] = bars
         out[symbol] = frames
+    return out
+
+
+def truncate_data(data: Mapping[str, Mapping[str, pl.DataFrame]], base_timeframe: str,
+                  end: Any) -> dict[str, dict[str, pl.DataFrame]]:
+    """What a live system would have seen at the close of the base bar that opens at ``end``.
+
+    Base bars opening at or before ``end`` are kept; bars of other timeframes are kept when
+    they are complete by then (``T + D <= end + d_base``). This is the same cut that
+    ``load_strategy_data(end=...)`` applies.
+    """
+    end_dt = to_utc_datetime(end, what="end")
+    horizon = end_dt + parse_timeframe(base_timeframe)
+    out: dict[str, dict[str, pl.DataFrame]] = {}
+    for sym, frames in data.items():
+        out[sym] = {
+            tf: df.filter(pl.col("timestamp") + parse_timeframe(tf) <= horizon) for tf, df in frames.items()
+        }
     return out
 
 

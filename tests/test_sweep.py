@@ -1,0 +1,131 @@
+"""Sweeps (SPEC §7): the grid as columns of ONE vectorbt simulation, rows equal to single runs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+import pytest
+
+from fuzzyvec.backtest import backtest
+from fuzzyvec.config import BacktestConfig, DecisionConfig
+from fuzzyvec.decision import decide
+from fuzzyvec.errors import StrategyError
+from fuzzyvec.sweep import SWEEP_METRICS, sweep
+
+N_BARS = 2000
+GRID = {
+    "confidence_threshold": [0.4, 0.5, 0.6],
+    "sl_stop": [None, 0.004],
+    "tp_stop": [None, 0.006],
+    "fees": [0.0, 0.001],
+}
+N_COMBOS = 3 * 2 * 2 * 2
+DECISIONS = DecisionConfig(reverse_on_opposite=True, allow_short_from_flat=True)
+BACKTEST = BacktestConfig(slippage=0.0002, size=0.8)
+
+
+def synthetic_probs(n: int, seed: int = 5) -> np.ndarray:
+    """Slowly drifting class probabilities, so that each threshold trades differently."""
+    rng = np.random.default_rng(seed)
+    logits = 0.05 * rng.normal(size=(n, 3)).cumsum(axis=0) + rng.normal(size=(n, 3))
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def bars(btc_5m) -> pl.DataFrame:
+    return btc_5m.head(N_BARS)
+
+
+@pytest.fixture(scope="module")
+def probs() -> np.ndarray:
+    return synthetic_probs(N_BARS)
+
+
+@pytest.fixture(scope="module")
+def result(bars, probs):
+    return sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m")
+
+
+def test_table_has_one_row_per_combination(result):
+    t = result.table
+    assert t.height == N_COMBOS
+    assert t.columns == ["combination", *GRID, *SWEEP_METRICS]
+    combos = list(itertools.product(*GRID.values()))
+    assert [tuple(r) for r in t.select(list(GRID)).iter_rows()] == combos
+    assert t.select(list(GRID)).unique().height == N_COMBOS
+    assert t["trades"].min() > 10
+    # the thresholds really differ (fewer trades at a higher threshold)
+    by_thr = t.group_by("confidence_threshold").agg(pl.col("trades").first()).sort("confidence_threshold")
+    assert by_thr["trades"].to_list() == sorted(by_thr["trades"].to_list(), reverse=True)
+
+
+@pytest.mark.parametrize("row", [0, 7, 13, 22])
+def test_a_row_equals_a_separate_backtest(result, bars, probs, row):
+    r = result.table.row(row, named=True)
+    pos = decide(probs, DECISIONS, confidence_threshold=r["confidence_threshold"])
+    single = backtest(bars, pos, config=BACKTEST, timeframe="5m",
+                      sl_stop=r["sl_stop"], tp_stop=r["tp_stop"], fees=r["fees"])
+    s = single.stats.row(0, named=True)
+    for key in SWEEP_METRICS:
+        assert r[key] == pytest.approx(s[key], rel=1e-12, nan_ok=True), key
+    np.testing.assert_allclose(result.portfolio.value()[row].to_numpy(), single.equity["asset"].to_numpy(),
+                               rtol=1e-12)
+
+
+def test_every_sweepable_key_is_a_per_column_parameter(bars, probs):
+    grid = {"execution": ["next_open", "close"], "size": [0.5, 1.0], "slippage": [0.0, 0.001],
+            "init_cash": [1_000.0], "sl_stop": [0.004], "sl_trail": [False, True]}
+    bt = BacktestConfig(tp_stop=0.006)
+    short = bars.head(600)
+    res = sweep(short, probs[:600], DECISIONS, bt, grid, timeframe="5m")
+    pos = decide(probs[:600], DECISIONS)
+    for r in res.table.iter_rows(named=True):
+        params = {k: r[k] for k in grid}
+        single = backtest(short, pos, config=bt, timeframe="5m", **params).stats.row(0, named=True)
+        for key in ("final_equity", "trades", "sharpe", "fees_paid"):
+            assert r[key] == pytest.approx(single[key], rel=1e-12), (params, key)
+
+
+def test_the_sweep_is_one_simulation(bars, probs, monkeypatch):
+    import vectorbt as vbt
+
+    calls = []
+    original = vbt.Portfolio.from_signals
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(vbt.Portfolio, "from_signals", counting)
+    res = sweep(bars.head(300), probs[:300], DECISIONS, BACKTEST, GRID, timeframe="5m")
+    assert len(calls) == 1
+    assert len(res.portfolio.wrapper.get_columns()) == N_COMBOS  # one group per combination
+    assert res.portfolio.wrapper.shape_2d == (300, 2 * N_COMBOS)  # long and short legs
+
+
+def test_heatmap_axes_and_cells(result):
+    fig = result.heatmap("confidence_threshold", "sl_stop", metric="sharpe")
+    assert isinstance(fig, go.Figure)
+    hm = fig.data[0]
+    assert list(hm.x) == [0.4, 0.5, 0.6] and list(hm.y) == ["none", 0.004]
+    assert fig.layout.xaxis.title.text == "confidence_threshold"
+    assert fig.layout.yaxis.title.text == "sl_stop"
+    assert "max over tp_stop, fees" in fig.layout.title.text
+    z = np.array(hm.z, dtype=float)
+    assert z.shape == (2, 3)
+    best = result.table.filter((pl.col("confidence_threshold") == 0.5) & pl.col("sl_stop").is_not_null())
+    assert z[1, 1] == pytest.approx(best["sharpe"].max())
+    with pytest.raises(ValueError, match="grid key"):
+        result.heatmap("confidence_threshold", "slippage")
+
+
+def test_grid_errors():
+    bars_ = pl.DataFrame()
+    with pytest.raises(StrategyError, match="direction"):
+        sweep(bars_, np.zeros((0, 3)), DECISIONS, BACKTEST, {"direction": ["both"]})
+    with pytest.raises(StrategyError, match="sl_trail"):
+        sweep(bars_, np.zeros((0, 3)), DECISIONS, BACKTEST, {"sl_trail": [True]})
