@@ -17,7 +17,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# These three functions share their name with their module; importing them eagerly keeps
+# ``fv.backtest`` / ``fv.sweep`` / ``fv.membership`` the functions even after the submodules
+# are imported. The modules themselves are light (vectorbt and numba load on first call).
+from .backtest import BacktestResult, backtest
 from .errors import BundleError, DataError, FuzzyvecError, SchemaMismatchError, StrategyError
+from .membership import membership
+from .sweep import SweepResult, sweep
 
 __version__ = "0.1.0"
 
@@ -34,34 +40,57 @@ _LAZY: dict[str, str] = {
     "select_features": "features",
     "FeatureSchema": "features",
     "compute_indicator": "indicators",
-    "membership": "membership",
     "register_indicator": "registry",
     "indicator_types": "registry",
     "strategy_summary": "summary",
+    "make_labels": "labels",
+    "fit": "pipeline",
+    "evaluate": "pipeline",
+    "ModelBundle": "bundle",
+    "load_bundle": "bundle",
+    "save_bundle": "bundle",
+    "predict_proba": "predict",
+    "decide": "decision",
+    "decide_step": "decision",
+    "check_lookahead": "lookahead",
 }
 
 __all__ = [
+    "BacktestResult",
     "BundleError",
     "DataError",
     "FeatureSchema",
     "FuzzyvecError",
+    "ModelBundle",
     "SchemaMismatchError",
     "Strategy",
     "StrategyError",
+    "SweepResult",
     "__version__",
+    "backtest",
     "build_features",
+    "check_lookahead",
     "compute_indicator",
+    "decide",
+    "decide_step",
+    "evaluate",
+    "fit",
     "indicator_types",
+    "load_bundle",
     "load_ohlcv",
     "load_strategy",
     "load_strategy_data",
+    "make_labels",
     "membership",
+    "predict_proba",
     "register_indicator",
     "resample",
     "resolve_features",
     "sample_data_dir",
+    "save_bundle",
     "select_features",
     "strategy_summary",
+    "sweep",
 ]
 
 

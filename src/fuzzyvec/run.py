@@ -70,16 +70,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="resolve features without loading data")
     _common(p, out=True)
 
+    p = sub.add_parser("train", help="train the strategy's model and write a bundle")
+    p.add_argument("strategy", metavar="FILE")
+    p.add_argument("--epochs", type=int, metavar="N", help="override model.training.epochs")
+    p.add_argument("--seed", type=int, metavar="N", help="override model.training.seed (default 42)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this strategy")
+    p.add_argument("--dry-run", action="store_true", help="show features, labels and split sizes; do not train")
+    _common(p, models=True)
+
+    p = sub.add_parser("backtest", help="backtest a model (training one first when --model is not given)")
+    p.add_argument("strategy", metavar="FILE")
+    p.add_argument("--model", metavar="DIR", help="a bundle folder from `train`")
+    _common(p, out=True)
+
+    p = sub.add_parser("sweep", help="grid of decision/backtest parameters as one vectorbt simulation")
+    p.add_argument("strategy", metavar="FILE")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="e.g. confidence_threshold=0.5,0.6 sl_stop=0.01,none (repeatable)")
+    p.add_argument("--model", metavar="DIR", help="a bundle folder (trains one when absent)")
+    p.add_argument("--symbol", help="symbol to sweep for multi-symbol strategies (default: the first)")
+    _common(p, out=True)
+
+    p = sub.add_parser("check-lookahead", help="recompute features on truncated data; exit 1 if the past changes")
+    p.add_argument("strategy", metavar="FILE")
+    p.add_argument("--cuts", type=int, default=5, metavar="N", help="number of cut points (default 5)")
+    _common(p)
+
     p = sub.add_parser("demo", help="run the demo on the bundled data (same as no command)")
-    _common(p, dates=True, out=True, models=True)
+    _common(p, dates=True, out=True)
 
-    for cmd in _EXTRA_COMMANDS:
-        cmd(sub)
     return parser
-
-
-# extra sub-commands register themselves here: f(subparsers) -> None
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,41 +219,23 @@ def cmd_features(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The demo: bundled multi-timeframe strategy on bundled data."""
-    from .data import describe_data, load_strategy_data
-    from .paths import bundled_strategy
-    from .summary import strategy_summary
+def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from . import commands as c
 
-    path = bundled_strategy()
-    spec = _load(str(path))
-    s = strategy_summary(spec)
-    data = load_strategy_data(spec, data_dir=getattr(args, "data", None), start=getattr(args, "start", None),
-                              end=getattr(args, "end", None))
-    rows = describe_data(data)
-    if getattr(args, "json", False):
-        _emit_json({"strategy": s, "data": rows})
-        return EXIT_OK
-    from .console import format_table
-
-    print(f"fuzzyvec demo: {path.name}\n")
-    _print_summary(s, features=True)
-    print("\ndata")
-    print(format_table([[r["symbol"], r["timeframe"], r["bars"], r["first"], r["last"]] for r in rows],
-                       ["symbol", "timeframe", "bars", "first", "last"]))
-    return EXIT_OK
-
-
-_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "validate": cmd_validate,
-    "features": cmd_features,
-    "demo": cmd_demo,
-}
+    return {
+        "validate": cmd_validate,
+        "features": cmd_features,
+        "train": c.cmd_train,
+        "backtest": c.cmd_backtest,
+        "sweep": c.cmd_sweep,
+        "check-lookahead": c.cmd_check_lookahead,
+        "demo": c.cmd_demo,
+    }
 
 
 def _demo_namespace() -> argparse.Namespace:
-    return argparse.Namespace(command="demo", data=None, start=None, end=None, out=None,
-                              models_dir="models", json=False, quiet=False)
+    return argparse.Namespace(command="demo", data=None, start=None, end=None, out=None, json=False,
+                              quiet=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _demo_namespace()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=FutureWarning)
-            return _COMMANDS[args.command](args)
+            return _commands()[args.command](args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
