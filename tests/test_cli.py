@@ -59,7 +59,11 @@ def test_features_dry_run_json():
         "memberships": [{"name": "negative", "type": "trapezoidal", "parameters": [-1000.0, -1000.0, -5.0, 0.0]},
                         {"name": "positive", "type": "trapezoidal", "parameters": [0.0, 5.0, 1000.0, 1000.0]}],
     }
-    assert out["warnings"] == []
+    # the only warning: MACD on 1h needs more history than history_required (recursive warm-up)
+    assert len(out["warnings"]) == 1 and "macd_12_26_9.histogram (macd)" in out["warnings"][0]
+    check = {(r["indicator"], r["timeframe"]): r for r in out["warmup_check"]}
+    assert check[("bbwidth_20_2", "5m")]["warmup_bars"] == 19  # a window indicator: exactly its lookback
+    assert check[("rsi_14", "5m")]["ok"] is True
 
 
 def test_dry_run_warns_about_unused_indicator(tmp_path):

@@ -18,7 +18,8 @@ import numpy as np
 from .console import format_table, progress
 from .errors import StrategyError
 
-__all__ = ["cmd_backtest", "cmd_check_lookahead", "cmd_demo", "cmd_sweep", "cmd_train", "parse_grid"]
+__all__ = ["cmd_backtest", "cmd_check_lookahead", "cmd_demo", "cmd_sweep", "cmd_train", "cmd_walk_forward",
+           "parse_grid"]
 
 OK = 0
 
@@ -324,6 +325,58 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if table.height > 20:
         print(f"  ... {table.height - 20} more in {folder / 'sweep.csv'}")
     print(f"wrote {folder}/ (sweep.csv, sweep.json, heatmap.html)")
+    return OK
+
+
+# ---------------------------------------------------------------------------------------------
+# walk-forward
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_walk_forward(args: argparse.Namespace) -> int:
+    from .bundle import save_bundle
+    from .data import load_strategy_data
+    from .io_utils import atomic_dir, atomic_write_json
+    from .strategy_io import load_strategy
+    from .walkforward import make_folds, resolve_walk_forward, walk_forward
+
+    spec = load_strategy(args.strategy, warn=False)
+    data = load_strategy_data(spec, data_dir=args.data, start=args.start, end=args.end)
+    walk = resolve_walk_forward(spec, train_bars=args.train_bars, test_bars=args.test_bars,
+                                step_bars=args.step_bars)
+    n_folds = len(make_folds(data[spec.symbols[0]][spec.base_timeframe]["timestamp"], walk))
+    bar = progress(total=n_folds, desc="walk-forward folds", quiet=args.quiet, unit="fold")
+    try:
+        result = walk_forward(spec, data, train_bars=walk.train_bars, test_bars=walk.test_bars,
+                              step_bars=walk.step_bars, on_fold=lambda r: bar.update(1))
+    finally:
+        bar.close()
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = (Path(args.out) if args.out else Path("runs") / spec.name) / f"walkforward-{stamp}"
+    with atomic_dir(folder) as tmp:
+        result.table.write_csv(tmp / "folds.csv")
+        result.equity.write_csv(tmp / "equity.csv")
+        atomic_write_json(tmp / "metrics.json", {"strategy": spec.name, **result.metrics,
+                                                 "folds_detail": result.table.to_dicts()})
+        for r in result.folds:
+            save_bundle(r.bundle, tmp / f"fold_{r.fold.index}" / "bundle")
+        from .report import equity_figure
+
+        equity_figure(result.equity.drop("fold")).write_html(tmp / "equity.html", include_plotlyjs=True)
+    if args.json:
+        print(json.dumps({"run": str(folder), "fold_count": len(result.folds),
+                          "walk_forward": result.metrics["walk_forward"],
+                          "out_of_sample": result.metrics["out_of_sample"], "folds": result.table.to_dicts()},
+                         indent=2, default=str))
+        return OK
+    print(f"walk-forward of {spec.name}: {len(result.folds)} folds (train {walk.train_bars}, test "
+          f"{walk.test_bars}, step {walk.step_bars or walk.test_bars} bars)")
+    cols = ["fold", "symbol", "test_start", "test_end", "total_return", "sharpe", "max_drawdown", "trades"]
+    print(format_table(result.table.select(cols).rows(), cols))
+    for sym, m in result.metrics["out_of_sample"].items():
+        print(f"\nout-of-sample {sym}: total return {m['total_return']:.4f}, sharpe {m['sharpe']}, "
+              f"max drawdown {m['max_drawdown']:.4f} over {m['bars']} bars")
+    print(f"wrote {folder}/ (folds.csv, equity.csv, equity.html, metrics.json, fold_*/bundle)")
     return OK
 
 

@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cuts", type=int, default=5, metavar="N", help="number of cut points (default 5)")
     _common(p)
 
+    p = sub.add_parser("walk-forward", help="train per fold, backtest each fold's out-of-sample bars")
+    p.add_argument("strategy", metavar="FILE")
+    p.add_argument("--train-bars", type=int, metavar="N", help="training window in base bars")
+    p.add_argument("--test-bars", type=int, metavar="N", help="out-of-sample window in base bars")
+    p.add_argument("--step-bars", type=int, metavar="N", help="step between folds (default: test bars)")
+    _common(p, out=True)
+
     p = sub.add_parser("demo", help="run the demo on the bundled data (same as no command)")
     _common(p, dates=True, out=True)
 
@@ -155,6 +162,32 @@ def _load(path: str):
     return load_strategy(path, warn=False)
 
 
+def _warmup(spec: Any, args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
+    """Recursive warm-up check on the strategy's data (skipped with a warning if unavailable)."""
+    from .data import load_strategy_data
+    from .warmup import warmup_check, warmup_warnings
+
+    try:
+        data = load_strategy_data(spec, data_dir=args.data, start=args.start, end=args.end)
+    except DataError as exc:
+        return [], [f"warm-up check skipped: {exc}"]
+    rows = warmup_check(spec, data)
+    return rows, warmup_warnings(rows)
+
+
+def _print_warmup(rows: Sequence[dict[str, Any]]) -> None:
+    from .console import format_table
+
+    if not rows:
+        return
+    print("\nwarm-up check (bars until values no longer depend on the start of the data, tolerance 1e-6)")
+    print(format_table(
+        [[r["indicator"], r["timeframe"], r["lookback"],
+          r["warmup_bars"] if r["warmup_bars"] is not None else "not converged", r["history_required"],
+          "ok" if r["ok"] else "raise history_required"] for r in rows],
+        ["indicator", "timeframe", "NaN rows", "warm-up bars", "history_required", ""]))
+
+
 # ---------------------------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------------------------
@@ -179,10 +212,13 @@ def cmd_features(args: argparse.Namespace) -> int:
     spec = _load(args.strategy)
     s = strategy_summary(spec)
     if args.dry_run:
+        s["warmup_check"], extra = _warmup(spec, args)
+        s["warnings"] = [*s["warnings"], *extra]
         if args.json:
             _emit_json(s)
         else:
             _print_summary(s, features=True)
+            _print_warmup(s["warmup_check"])
         return EXIT_OK
     from .data import load_strategy_data
     from .features import build_features
@@ -229,6 +265,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
         "backtest": c.cmd_backtest,
         "sweep": c.cmd_sweep,
         "check-lookahead": c.cmd_check_lookahead,
+        "walk-forward": c.cmd_walk_forward,
         "demo": c.cmd_demo,
     }
 
