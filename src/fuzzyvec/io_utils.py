@@ -19,6 +19,12 @@ import polars as pl
 __all__ = ["atomic_dir", "atomic_write", "atomic_write_json", "atomic_write_parquet", "atomic_write_text"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
     """Call ``writer(tmp_path)`` then rename ``tmp_path`` to ``path`` (same folder)."""
     path = Path(path)
@@ -26,6 +32,7 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
     try:
         writer(tmp_path)
         os.replace(tmp_path, path)
@@ -59,6 +66,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise FileExistsError(f"{path} already exists")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the usual folder mode
     try:
         yield tmp
         os.replace(tmp, path)
