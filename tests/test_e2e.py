@@ -197,3 +197,35 @@ def test_train_resume_after_interrupt_matches_uninterrupted(tmp_path):
     a = fv.load_bundle(_bundle_dirs(tmp_path / "ref", "v3_test_example")[0]).state_dict
     b = fv.load_bundle(_bundle_dirs(models, "v3_test_example")[0]).state_dict
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_record_then_backtest_prediction_file(trained_example, tmp_path, btc_5m):
+    """The record stage writes a prediction file from the model; `predictions` backtests it."""
+    pred = tmp_path / "pred.csv"
+    r = run_cli("record", EXAMPLE, "--model", str(trained_example), "--out", str(pred), *SLICE)
+    assert r.returncode == 0, r.stderr
+    bars_path = tmp_path / "bars.parquet"
+    btc_5m.filter((pl.col("timestamp") >= pl.datetime(2023, 2, 1, time_zone="UTC"))
+                  & (pl.col("timestamp") <= pl.datetime(2023, 4, 15, time_zone="UTC"))).write_parquet(bars_path)
+    r = run_cli("predictions", str(pred), "--bars", str(bars_path), "--signal-threshold", "0.4",
+                "--fees", "0.0005", "--json", "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("final_equity", "total_return", "trades", "sharpe", "max_drawdown", "win_rate"):
+        assert key in out, key
+    api = fv.backtest_predictions(fv.load_ohlcv(bars_path), fv.load_predictions(pred), signal_threshold=0.4,
+                                  fees=0.0005)
+    assert out["final_equity"] == pytest.approx(api.stats["final_equity"], rel=1e-12)
+    assert out["trades"] == api.stats["trades"] > 0
+    assert (Path(out["out"]) / "trades.csv").is_file()
+
+
+def test_predictions_bad_file_exits_2(tmp_path):
+    bars = tmp_path / "bars.csv"
+    bars.write_text("timestamp,open,high,low,close,volume\n2023-01-01T00:00:00Z,100,101,99,100,1\n"
+                    "2023-01-01T00:05:00Z,100,101,99,100,1\n")
+    pred = tmp_path / "pred.csv"
+    pred.write_text("timestamp,signal,confidence,stop_loss,take_profit\n2023-01-01T00:05:00Z,buy,0.9,99,102\n")
+    r = run_cli("predictions", str(pred), "--bars", str(bars))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "row 0" in r.stderr and "2023-01-01 00:05:00" in r.stderr and "'buy'" in r.stderr

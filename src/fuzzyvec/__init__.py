@@ -53,6 +53,8 @@ _LAZY: dict[str, str] = {
     "decide": "decision",
     "decide_step": "decision",
     "check_lookahead": "lookahead",
+    "backtest_predictions": "predictions",
+    "load_predictions": "predictions",
 }
 
 __all__ = [
@@ -68,6 +70,7 @@ __all__ = [
     "SweepResult",
     "__version__",
     "backtest",
+    "backtest_predictions",
     "build_features",
     "check_lookahead",
     "compute_indicator",
@@ -78,6 +81,7 @@ __all__ = [
     "indicator_types",
     "load_bundle",
     "load_ohlcv",
+    "load_predictions",
     "load_strategy",
     "load_strategy_data",
     "make_labels",

@@ -18,8 +18,17 @@ import numpy as np
 from .console import format_table, progress
 from .errors import StrategyError
 
-__all__ = ["cmd_backtest", "cmd_check_lookahead", "cmd_demo", "cmd_sweep", "cmd_train", "cmd_walk_forward",
-           "parse_grid"]
+__all__ = [
+    "cmd_backtest",
+    "cmd_check_lookahead",
+    "cmd_demo",
+    "cmd_predictions",
+    "cmd_record",
+    "cmd_sweep",
+    "cmd_train",
+    "cmd_walk_forward",
+    "parse_grid",
+]
 
 OK = 0
 
@@ -377,6 +386,80 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
         print(f"\nout-of-sample {sym}: total return {m['total_return']:.4f}, sharpe {m['sharpe']}, "
               f"max drawdown {m['max_drawdown']:.4f} over {m['bars']} bars")
     print(f"wrote {folder}/ (folds.csv, equity.csv, equity.html, metrics.json, fold_*/bundle)")
+    return OK
+
+
+# ---------------------------------------------------------------------------------------------
+# external predictions: backtest a file, or record one from a model
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_predictions(args: argparse.Namespace) -> int:
+    from .data import load_ohlcv
+    from .io_utils import atomic_dir, atomic_write_json
+    from .predictions import backtest_predictions, load_predictions
+
+    bars = load_ohlcv(args.bars)
+    preds = load_predictions(args.predictions, bars=bars)
+    result = backtest_predictions(bars, preds, signal_threshold=args.signal_threshold, init_cash=args.init_cash,
+                                  fees=args.fees, slippage=args.slippage, share_class=args.share_class)
+    out = result.to_json()
+    if args.out:
+        folder = Path(args.out)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        folder = folder / f"predictions-{stamp}"
+        with atomic_dir(folder) as tmp:
+            atomic_write_json(tmp / "metrics.json", out)
+            result.trades.write_csv(tmp / "trades.csv")
+            result.equity.write_csv(tmp / "equity.csv")
+        out = {**out, "out": str(folder)}
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return OK
+    print(f"prediction backtest of {args.predictions} on {args.bars} ({len(preds)} prediction rows, "
+          f"threshold {args.signal_threshold}, equity in {args.share_class.upper()})")
+    _print_stats({args.share_class.upper(): out})
+    print(f"exit reasons: {out.get('exit_reasons')}")
+    if args.out:
+        print(f"wrote {out['out']}/ (metrics.json, trades.csv, equity.csv)")
+    return OK
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """Write a prediction file from a trained bundle (the record stage)."""
+    from .bundle import load_bundle
+    from .data import load_strategy_data, to_utc_datetime
+    from .features import build_features
+    from .pipeline import check_bundle_features
+    from .predict import predict_proba
+    from .predictions import predictions_from_probs, write_predictions_csv
+    from .strategy_io import load_strategy
+
+    spec = load_strategy(args.strategy, warn=False)
+    bundle = load_bundle(args.model)
+    check_bundle_features(spec, bundle)
+    symbol = args.symbol or spec.symbols[0]
+    if symbol not in spec.symbols:
+        raise StrategyError(f"--symbol {symbol!r} is not one of the strategy's symbols {list(spec.symbols)}")
+    data = load_strategy_data(spec, data_dir=args.data, end=args.end)
+    import polars as pl
+
+    features = build_features(spec, data)
+    if "symbol" in features.columns:
+        features = features.filter(pl.col("symbol") == symbol)
+    bars = data[symbol][spec.base_timeframe]
+    probs = predict_proba(bundle, features)
+    frame = predictions_from_probs(bars, probs, stop_loss=args.stop_loss, take_profit=args.take_profit)
+    if args.start is not None:
+        frame = frame.filter(pl.col("timestamp") >= to_utc_datetime(args.start, what="start"))
+    path = write_predictions_csv(frame, args.out)
+    counts = frame["signal"].value_counts().sort("signal").rows()
+    if args.json:
+        print(json.dumps({"out": str(path), "rows": frame.height, "signals": dict(counts)}, indent=2))
+    else:
+        print(f"wrote {frame.height} prediction rows for {symbol} to {path} "
+              f"({', '.join(f'{k}: {v}' for k, v in counts)})")
+        print(f"backtest it with: python -m fuzzyvec.run predictions {path} --bars <{symbol} bars file>")
     return OK
 
 

@@ -103,6 +103,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-bars", type=int, metavar="N", help="step between folds (default: test bars)")
     _common(p, out=True)
 
+    p = sub.add_parser("predictions", help="backtest an external prediction file (SPEC section 8)")
+    p.add_argument("predictions", metavar="PRED.csv",
+                   help="timestamp,signal,confidence,stop_loss,take_profit (one row per bar it applies to)")
+    p.add_argument("--bars", required=True, metavar="BARS", help="OHLCV bars (.csv or .parquet)")
+    p.add_argument("--signal-threshold", type=float, default=0.65, metavar="X",
+                   help="minimum confidence for a signal to act (default 0.65)")
+    p.add_argument("--init-cash", type=float, default=10_000.0, metavar="X", help="starting equity (default 10000)")
+    p.add_argument("--fees", type=float, default=0.0, metavar="F", help="fee per side, fraction (default 0)")
+    p.add_argument("--slippage", type=float, default=0.0, metavar="S", help="adverse fill fraction (default 0)")
+    p.add_argument("--share-class", default="USDT", type=str.upper, choices=("USDT", "BTC"),
+                   help="report equity in quote (USDT) or base-asset (BTC) units")
+    p.add_argument("--out", metavar="DIR", help="write metrics.json, trades.csv, equity.csv under DIR")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("record", help="write a prediction file from a trained model (the record stage)")
+    p.add_argument("strategy", metavar="FILE")
+    p.add_argument("--model", required=True, metavar="DIR", help="a bundle folder from `train`")
+    p.add_argument("--out", required=True, metavar="PRED.csv", help="prediction file to write")
+    p.add_argument("--symbol", help="symbol to record for multi-symbol strategies (default: the first)")
+    p.add_argument("--stop-loss", type=float, default=0.02, metavar="X", help="stop distance, fraction (0.02)")
+    p.add_argument("--take-profit", type=float, default=0.04, metavar="X", help="target distance, fraction (0.04)")
+    _common(p)
+
     p = sub.add_parser("demo", help="run the demo on the bundled data (same as no command)")
     _common(p, dates=True, out=True)
 
@@ -266,6 +290,8 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
         "sweep": c.cmd_sweep,
         "check-lookahead": c.cmd_check_lookahead,
         "walk-forward": c.cmd_walk_forward,
+        "predictions": c.cmd_predictions,
+        "record": c.cmd_record,
         "demo": c.cmd_demo,
     }
 
