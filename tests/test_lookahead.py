@@ -195,3 +195,47 @@ def test_building_features_never_loads_the_label_module():
     out = subprocess.run([sys.executable, "-c", code, str(STRATEGIES_DIR / "v3_e2e_test.yaml")],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+LEAKY_PLUGIN = '''
+import numpy as np
+from numba import njit
+from fuzzyvec import register_indicator
+from fuzzyvec.registry import Param
+
+
+@njit(cache=False)
+def centred_sma(x, period):
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    half = period // 2
+    for i in range(half, n - half):
+        out[i] = x[i - half:i + half + 1].mean()
+    return out
+
+
+register_indicator("centred_sma", centred_sma, inputs=("source",), params=(Param("period", int, 5, min=3),),
+                   lookback=lambda p: p["period"] // 2)
+'''
+
+
+def test_check_lookahead_cli_catches_a_leaky_plugin_indicator(tmp_path):
+    """A user indicator registered through FUZZYVEC_PLUGINS; check-lookahead exits 1 with a table."""
+    import os
+
+    (tmp_path / "leaky_plugin.py").write_text(LEAKY_PLUGIN)
+    text = (STRATEGIES_DIR / "v3_e2e_test.yaml").read_text().replace(
+        "fuzzy_sets:", "  leak:\n    type: centred_sma\n    period: 5\n\nfuzzy_sets:").replace(
+        "nn_inputs:\n", "nn_inputs:\n  - raw_indicator: leak\n    timeframes: all\n")
+    strat = tmp_path / "leaky.yaml"
+    strat.write_text(text)
+    env = {**os.environ, "FUZZYVEC_PLUGINS": "leaky_plugin",
+           "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    r = subprocess.run([sys.executable, "-m", "fuzzyvec.run", "check-lookahead", str(strat), "--cuts", "3"],
+                       capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "LOOK-AHEAD in 1 column(s)" in r.stderr and "1h_leak_raw" in r.stderr
+    env["FUZZYVEC_PLUGINS"] = "no_such_plugin_module"
+    r = subprocess.run([sys.executable, "-m", "fuzzyvec.run", "validate", str(strat)], capture_output=True,
+                       text=True, env=env, cwd=REPO_ROOT)
+    assert r.returncode == 2 and "no_such_plugin_module" in r.stderr and "Traceback" not in r.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -301,10 +302,32 @@ def _demo_namespace() -> argparse.Namespace:
                               quiet=False)
 
 
+def load_plugins(names: str | None = None) -> list[str]:
+    """Import the modules listed in ``FUZZYVEC_PLUGINS`` (comma-separated).
+
+    A plugin module registers user indicators at import time
+    (:func:`fuzzyvec.register_indicator`), so strategies run from the command line can use them.
+    """
+    import importlib
+
+    raw = os.environ.get("FUZZYVEC_PLUGINS", "") if names is None else names
+    loaded = []
+    for name in (n.strip() for n in raw.split(",")):
+        if not name:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"FUZZYVEC_PLUGINS: cannot import plugin module {name!r}: {exc}") from None
+        loaded.append(name)
+    return loaded
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        load_plugins()
         args = build_parser().parse_args(argv) if argv else _demo_namespace()
         if args.command is None:
             args = _demo_namespace()
