@@ -1,0 +1,69 @@
+"""Run every fuzzyvec benchmark and print one set of tables, ratios measured in the same run.
+
+    python benchmarks/run.py [--quick] [--only kernels,training,backtest] [--markdown PATH]
+
+Sections (each also runs alone: ``python benchmarks/bench_<section>.py [--quick]``):
+
+- ``kernels``: indicators on ~1M bars vs TA-Lib and pandas, memberships vs scikit-fuzzy,
+  ``build_features`` vs a pandas implementation of the same frame, cold vs warm start;
+- ``training``: ``fit`` of the example strategy (wall time, throughput, test metrics);
+- ``backtest``: decide + backtest vs raw vectorbt and a plain Python loop, vs backtesting.py,
+  a 1,000-combination sweep vs separate calls, the demo cold and warm.
+
+``--quick`` is the CI smoke run: tiny sizes, one repeat, every code path. Tables go to
+stdout, progress to stderr; ``--markdown PATH`` writes the same tables as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_backtest
+import bench_kernels
+import bench_training
+from common import log, render
+
+SECTIONS = {
+    "kernels": bench_kernels.run,
+    "training": bench_training.run,
+    "backtest": bench_backtest.run,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="fuzzyvec benchmarks (ratios against anchors measured in the same run)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat: a CI smoke run (< 60 s)")
+    p.add_argument("--only", metavar="SECTIONS", default=",".join(SECTIONS),
+                   help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
+    p.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown to PATH")
+    args = p.parse_args(argv)
+    names = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SECTIONS]
+    if unknown or not names:
+        p.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+
+    t0 = time.perf_counter()
+    results = []
+    for name in names:
+        log(f"section {name}{' (quick)' if args.quick else ''}")
+        s0 = time.perf_counter()
+        res = SECTIONS[name](args.quick)
+        res.seconds = time.perf_counter() - s0
+        results.append(res)
+    text, md = render(results, quick=args.quick)
+    print(text)
+    total = time.perf_counter() - t0
+    print(f"\n(total {total:.0f} s: {', '.join(f'{r.name} {r.seconds:.0f} s' for r in results)})")
+    if args.markdown:
+        Path(args.markdown).write_text(md, encoding="utf-8")
+        log(f"wrote {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
