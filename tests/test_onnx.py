@@ -285,3 +285,20 @@ def test_missing_or_stale_metadata_is_refused(model_folder, tmp_path):
         reg.get("stale")
     with pytest.warns(UserWarning, match="fallback model 'a'"):
         assert ModelRegistry(tmp_path, fallback="a").get("stale").name == "a"
+
+
+def test_cli_export_onnx_writes_the_pair_and_checks_parity(mlp_export, tmp_path):
+    from .test_cli import run_cli
+
+    bundle, _, rows = mlp_export
+    folder = fv.save_bundle(bundle, tmp_path / "bundle")
+    proc = run_cli("export-onnx", str(folder), "--out", str(tmp_path / "onnx"), "--name", "mlp", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["onnx"] == str(tmp_path / "onnx" / "mlp.onnx") and out["feature_count"] == bundle.feature_count
+    assert out["sequence_length"] == 1 and out["max_abs_diff_vs_torch"] <= 1e-5
+    np.testing.assert_allclose(OnnxRunner(out["onnx"]).run(rows[:20]), _torch_probs(bundle, rows[:20]), atol=1e-5)
+
+    bad = run_cli("export-onnx", str(tmp_path / "no_such_bundle"), "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "no_such_bundle" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x").exists()

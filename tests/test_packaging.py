@@ -125,7 +125,7 @@ def test_import_is_light():
 
 
 def test_ruff_clean():
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"],
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks", "notebooks"],
                        capture_output=True, text=True, cwd=REPO_ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
 

@@ -12,6 +12,7 @@ __all__ = [
     "FuzzyvecError",
     "SchemaMismatchError",
     "StrategyError",
+    "UsageError",
 ]
 
 
@@ -33,3 +34,7 @@ class SchemaMismatchError(FuzzyvecError):
 
 class BundleError(FuzzyvecError):
     """A model bundle is missing, corrupt, tampered with or incompatible."""
+
+
+class UsageError(FuzzyvecError):
+    """A bad command-line argument or a missing optional dependency (CLI exit code 2)."""

@@ -15,16 +15,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import BundleError, DataError, FuzzyvecError, SchemaMismatchError, StrategyError
+from .errors import (
+    BundleError,
+    DataError,
+    FuzzyvecError,
+    SchemaMismatchError,
+    StrategyError,
+    UsageError,
+)
 
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 _INPUT_ERRORS = (StrategyError, DataError, SchemaMismatchError, BundleError)
-
-
-class UsageError(FuzzyvecError):
-    """A bad command-line argument (exit code 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-loss", type=float, default=0.02, metavar="X", help="stop distance, fraction (0.02)")
     p.add_argument("--take-profit", type=float, default=0.04, metavar="X", help="target distance, fraction (0.04)")
     _common(p)
+
+    p = sub.add_parser("export-onnx", help="export a trained bundle's classifier to ONNX (+ metadata JSON)")
+    p.add_argument("bundle", metavar="BUNDLE", help="a bundle folder from `train`")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for {name}.onnx and {name}_metadata.json")
+    p.add_argument("--name", help="file stem (default: the strategy name in the bundle's metadata)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("demo", help="run the demo on the bundled data (same as no command)")
     _common(p, dates=True, out=True)
@@ -293,6 +303,7 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
         "walk-forward": c.cmd_walk_forward,
         "predictions": c.cmd_predictions,
         "record": c.cmd_record,
+        "export-onnx": c.cmd_export_onnx,
         "demo": c.cmd_demo,
     }
 
