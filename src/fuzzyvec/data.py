@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from .errors import DataError
-from .timeframes import parse_timeframe, timeframe_seconds
+from .timeframes import format_timeframe, parse_timeframe, timeframe_seconds
 
 __all__ = [
     "OHLCV_COLUMNS",
@@ -354,7 +354,7 @@ def resample(bars: pl.DataFrame, timeframe: str, *, base_timeframe: str | None =
     if target % base or target < base:
         raise DataError(
             f"resample: {timeframe} is not a whole multiple of the base timeframe "
-            f"({base_timeframe or f'{base}s'})"
+            f"({base_timeframe or format_timeframe(base)})"
         )
     if bars.height == 0:
         return bars.select(OHLCV_COLUMNS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-__all__ = ["parse_timeframe", "timeframe_seconds", "timeframe_to_polars"]
+__all__ = ["format_timeframe", "parse_timeframe", "timeframe_seconds", "timeframe_to_polars"]
 
 _TF_RE = re.compile(r"^([1-9][0-9]*)([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -37,3 +37,12 @@ def timeframe_to_polars(tf: str) -> str:
     """The polars duration string for a timeframe (polars uses the same m/h/d/w units)."""
     timeframe_seconds(tf)  # validates
     return tf
+
+
+def format_timeframe(seconds: int) -> str:
+    """The timeframe string of a duration (``300`` -> ``"5m"``), or ``"{n}s"`` if none fits."""
+    for unit in ("w", "d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds > 0 and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
