@@ -1,7 +1,8 @@
 """Kernel benchmarks: indicators vs TA-Lib and pandas, memberships vs scikit-fuzzy,
 ``build_features`` vs a pandas implementation of the same frame, and cold vs warm start.
 
-Run: ``python benchmarks/bench_kernels.py [--quick] [--markdown PATH]``.
+Run: ``python benchmarks/bench_kernels.py [--quick] [--markdown PATH]
+[--only indicators,memberships,features,cold]``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -434,18 +435,41 @@ def bench_cold_start(res: SectionResult, quick: bool) -> None:
     res.tables.append(t)
 
 
-def run(quick: bool = False) -> SectionResult:
+PARTS: dict[str, Callable[[SectionResult, bool], None]] = {
+    "indicators": bench_indicators,
+    "memberships": bench_memberships,
+    "features": bench_features,
+    "cold": bench_cold_start,
+}
+
+
+def run(quick: bool = False, only: Sequence[str] | None = None) -> SectionResult:
+    """Run every part of the section, or only the ``only`` ones (names in :data:`PARTS`)."""
     res = SectionResult(NAME)
     t0 = time.perf_counter()
-    bench_indicators(res, quick)
-    bench_memberships(res, quick)
-    bench_features(res, quick)
-    bench_cold_start(res, quick)
+    for name, part in PARTS.items():
+        if only is None or name in only:
+            part(res, quick)
     res.seconds = time.perf_counter() - t0
     return res
 
 
 if __name__ == "__main__":
+    import argparse
+    import functools
+
     from common import section_main
 
-    sys.exit(section_main(NAME, run))
+    # ``--only memberships,features``: run some parts of this section (handled here, the
+    # other options by section_main)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--only", metavar="PARTS", default=None)
+    opts, rest = pre.parse_known_args()
+    only = None
+    if opts.only is not None:
+        only = [s.strip() for s in opts.only.split(",") if s.strip()]
+        unknown = sorted(set(only) - set(PARTS))
+        if unknown:
+            sys.exit(f"--only: unknown part(s) {', '.join(unknown)}; known: {', '.join(PARTS)}")
+    sys.argv = [sys.argv[0], *rest]
+    sys.exit(section_main(NAME, functools.partial(run, only=only)))

@@ -7,6 +7,9 @@ bar's probabilities are turned into the next decision (SPEC §6: confidence thre
 separation, position awareness). Same rules as :func:`fuzzyvec.decide` followed by
 :func:`fuzzyvec.backtest` with next-open execution (SPEC §7); the benchmark checks that the
 final equity agrees.
+
+:func:`run_pandas_event_loop` is the same loop over a pandas DataFrame's rows
+(``df.itertuples()``), as an event-driven user typically writes it (shown for information).
 """
 
 from __future__ import annotations
@@ -142,3 +145,93 @@ def run_decisions(probs: np.ndarray, *, threshold: float, min_signal_separation:
             since = 0
         out.append(pos)
     return out
+
+
+def run_pandas_event_loop(df: Any, *, threshold: float, min_signal_separation: int,
+                          position_awareness: bool = True, allow_short_from_flat: bool = False,
+                          reverse_on_opposite: bool = False, init_cash: float = 10_000.0, fees: float = 0.001,
+                          slippage: float = 0.0005, size: float = 1.0, sl_stop: float | None = None,
+                          tp_stop: float | None = None) -> dict[str, Any]:
+    """:func:`run_event_loop` as a per-bar pandas loop: ``for row in df.itertuples()``.
+
+    ``df`` is a pandas DataFrame with columns ``open, high, low, close, p_buy, p_hold,
+    p_sell`` (one row per bar): the loop a typical event-driven user writes over a frame,
+    reading each bar's fields from the row tuple. Same rules, same state, same result.
+    """
+    cash = float(init_cash)
+    side = 0
+    units = 0.0
+    entry = 0.0
+    trades = 0
+    decided = 0
+    prev_target = 0
+    since = NEVER
+    positions = []
+    last_close = math.nan
+
+    for row in df.itertuples(index=False):
+        o = row.open
+        target = decided
+        if target != prev_target:
+            if side != 0 and side != target:
+                fill = o * (1 - slippage) if side > 0 else o * (1 + slippage)
+                cash += side * fill * units - fill * units * fees
+                side = 0
+            if target != 0 and side == 0:
+                fill = o * (1 + slippage) if target > 0 else o * (1 - slippage)
+                units = size * cash / (fill * (1 + fees))
+                cash -= target * fill * units + fill * units * fees
+                side, entry = target, fill
+                trades += 1
+        elif side != 0:
+            hit = None
+            if sl_stop is not None:
+                level = entry * (1 - side * sl_stop)
+                if (side > 0 and o <= level) or (side < 0 and o >= level):
+                    hit = o
+                elif row.low <= level <= row.high:
+                    hit = level
+            if hit is None and tp_stop is not None:
+                level = entry * (1 + side * tp_stop)
+                if (side > 0 and o >= level) or (side < 0 and o <= level):
+                    hit = o
+                elif row.low <= level <= row.high:
+                    hit = level
+            if hit is not None:
+                fill = hit * (1 - slippage) if side > 0 else hit * (1 + slippage)
+                cash += side * fill * units - fill * units * fees
+                side = 0
+        prev_target = target
+
+        if since < NEVER:
+            since += 1
+        pb, ph, ps = row.p_buy, row.p_hold, row.p_sell
+        pos = decided
+        if not (math.isnan(pb) or math.isnan(ph) or math.isnan(ps)):
+            best, p_best = 0, pb
+            if ph > p_best:
+                best, p_best = 1, ph
+            if ps > p_best:
+                best, p_best = 2, ps
+            if best != 1 and p_best >= threshold and since >= min_signal_separation:
+                if not position_awareness:
+                    pos = 1 if best == 0 else -1
+                elif best == 0:
+                    if pos == 0:
+                        pos = 1
+                    elif pos == -1:
+                        pos = 1 if reverse_on_opposite else 0
+                else:
+                    if pos == 0:
+                        if allow_short_from_flat:
+                            pos = -1
+                    elif pos == 1:
+                        pos = -1 if reverse_on_opposite else 0
+        if pos != decided:
+            decided = pos
+            since = 0
+        positions.append(decided)
+        last_close = row.close
+
+    equity = cash + side * units * last_close
+    return {"final_equity": equity, "trades": trades, "positions": positions}

@@ -1,14 +1,21 @@
 """Run every fuzzyvec benchmark and print one set of tables, ratios measured in the same run.
 
-    python benchmarks/run.py [--quick] [--only kernels,training,backtest] [--markdown PATH]
+    python benchmarks/run.py [--quick] [--only kernels,training,backtest,predictions,scale] [--markdown PATH]
 
 Sections (each also runs alone: ``python benchmarks/bench_<section>.py [--quick]``):
 
 - ``kernels``: indicators on ~1M bars vs TA-Lib and pandas, memberships vs scikit-fuzzy,
   ``build_features`` vs a pandas implementation of the same frame, cold vs warm start;
 - ``training``: ``fit`` of the example strategy (wall time, throughput, test metrics);
-- ``backtest``: decide + backtest vs raw vectorbt and a plain Python loop, vs backtesting.py,
-  a 1,000-combination sweep vs separate calls, the demo cold and warm.
+- ``backtest``: decide + simulate vs raw vectorbt ``from_signals`` (the overhead target), the
+  full backtest vs raw vectorbt building the same tables, vs a plain Python loop and a per-bar
+  pandas loop, vs backtesting.py, a 1,000-combination sweep vs separate calls, the demo cold
+  and warm;
+- ``predictions``: ``backtest_predictions`` on a prediction file vs a plain-Python simulator,
+  and ONNX inference (onnxruntime, CPU) vs torch for the example MLP and the price model;
+- ``scale``: walk-forward on 1 vs 2 workers (local pool, Ray), per-task executor overhead,
+  chunked vs unchunked sweeps (time, peak memory); ``bench_scale.py --large`` adds the
+  100,000-combination sweep (hours on 2 cores).
 
 ``--quick`` is the CI smoke run: tiny sizes, one repeat, every code path. Tables go to
 stdout, progress to stderr; ``--markdown PATH`` writes the same tables as Markdown.
@@ -25,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backtest
 import bench_kernels
+import bench_predictions
+import bench_scale
 import bench_training
 from common import log, render
 
@@ -32,6 +41,8 @@ SECTIONS = {
     "kernels": bench_kernels.run,
     "training": bench_training.run,
     "backtest": bench_backtest.run,
+    "predictions": bench_predictions.run,
+    "scale": bench_scale.run,
 }
 
 

@@ -285,3 +285,24 @@ def test_validation_accepts_shoulders_and_returns_floats():
 def test_unknown_membership_type_lists_known():
     with pytest.raises(KeyError, match="known types: triangular, trapezoidal"):
         get_membership_spec("bell")
+
+
+@pytest.mark.parametrize("mtype,params", [
+    ("triangular", [30, 50, 70]), ("trapezoidal", [20, 40, 60, 80]), ("gaussian", [50, 10]),
+    ("sigmoid", [50, 0.2]), ("gbell", [20, 2, 50]),
+])
+def test_two_thread_split_equals_the_single_kernel(mtype, params):
+    """Inputs at or above SPLIT_MIN are computed in chunks by two threads: bit-identical results."""
+    import importlib
+
+    wrapper = importlib.import_module("fuzzyvec.membership")
+
+    rng = np.random.default_rng(5)
+    kernel = get_membership_spec(mtype).kernel_function()
+    for n in (wrapper.SPLIT_MIN - 1, wrapper.SPLIT_MIN, wrapper.SPLIT_MIN + 12_345):
+        x = rng.uniform(-10, 110, n)
+        x[::997] = np.nan
+        got = wrapper.membership(mtype, x, params)
+        want = kernel(x, np.array(params, dtype=np.float64))
+        np.testing.assert_array_equal(got, want)
+        assert got.shape == x.shape

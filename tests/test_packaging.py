@@ -45,8 +45,10 @@ def test_pins_required_by_the_issue():
         assert name in deps
     dev = {n for n, _ in (_parse(d) for d in _pyproject()["project"]["optional-dependencies"]["dev"])}
     for name in ("pytest", "hypothesis", "nbmake", "jupyterlab", "ipykernel", "ruff", "ta-lib",
-                 "scikit-fuzzy", "onnx", "onnxruntime", "onnxscript"):
+                 "scikit-fuzzy", "onnx", "onnxruntime", "onnxscript", "ray"):
         assert name in dev, name
+    # the Ray extra: one exact version with Python 3.11 wheels, Tune included
+    assert _pyproject()["project"]["optional-dependencies"]["ray"] == ["ray[tune]==2.60.0"]
 
 
 def test_environment_yml_lists_the_same_dependencies():
@@ -55,9 +57,7 @@ def test_environment_yml_lists_the_same_dependencies():
     for req in project["dependencies"]:
         n, s = _parse(req)
         py[n] = s
-    for group, reqs in project["optional-dependencies"].items():
-        if group == "ray":
-            continue  # optional cluster extra, documented separately
+    for reqs in project["optional-dependencies"].values():
         for req in reqs:
             n, s = _parse(req)
             assert py.get(n, s) == s, f"{n} pinned differently in pyproject groups"

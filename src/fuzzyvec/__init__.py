@@ -17,12 +17,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# These three functions share their name with their module; importing them eagerly keeps
-# ``fv.backtest`` / ``fv.sweep`` / ``fv.membership`` the functions even after the submodules
-# are imported. The modules themselves are light (vectorbt and numba load on first call).
+# These four functions share their name with their module; importing them eagerly keeps
+# ``fv.backtest`` / ``fv.sweep`` / ``fv.membership`` / ``fv.search`` the functions even after the
+# submodules are imported. The modules themselves are light (vectorbt and numba load on first call).
 from .backtest import BacktestResult, backtest
 from .errors import BundleError, DataError, FuzzyvecError, SchemaMismatchError, StrategyError
 from .membership import membership
+from .search import SearchResult, search
 from .sweep import SweepResult, sweep
 
 __version__ = "0.1.0"
@@ -68,6 +69,8 @@ _LAZY: dict[str, str] = {
     "predictions_from_probs": "predictions",
     "write_predictions_csv": "predictions",
     "walk_forward": "walkforward",
+    "make_executor": "executors",
+    "run_batch": "batch",
     "warmup_check": "warmup",
     "unregister_indicator": "registry",
 }
@@ -83,6 +86,7 @@ __all__ = [
     "ModelRegistry",
     "OnnxRunner",
     "SchemaMismatchError",
+    "SearchResult",
     "Strategy",
     "StrategyError",
     "SweepResult",
@@ -105,6 +109,7 @@ __all__ = [
     "load_predictions",
     "load_strategy",
     "load_strategy_data",
+    "make_executor",
     "make_labels",
     "membership",
     "predict_proba",
@@ -115,8 +120,10 @@ __all__ = [
     "register_indicator",
     "resample",
     "resolve_features",
+    "run_batch",
     "sample_data_dir",
     "save_bundle",
+    "search",
     "select_features",
     "strategy_summary",
     "sweep",

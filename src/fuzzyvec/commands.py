@@ -17,6 +17,7 @@ import numpy as np
 
 from .console import format_table, progress
 from .errors import StrategyError, UsageError
+from .executors import make_executor
 
 __all__ = [
     "cmd_backtest",
@@ -144,21 +145,11 @@ def _print_stats(metrics: dict[str, dict[str, Any]]) -> None:
                        ["metric", *syms]))
 
 
-def _write_trades_csv(trades: Any, path: Path) -> None:
-    from .io_utils import atomic_write
-
-    def write(p: Path) -> None:
-        trades.write_csv(p)
-
-    atomic_write(path, write)
-
-
 def _run_backtest(args: argparse.Namespace, spec: Any, *, title: str) -> int:
-    from .bundle import load_bundle, save_bundle
+    from .batch import backtest_start, write_run
+    from .bundle import load_bundle
     from .data import load_strategy_data
-    from .io_utils import atomic_dir
     from .pipeline import evaluate, fit
-    from .report import build_report
 
     data = load_strategy_data(spec, data_dir=args.data, end=args.end)
     trained_here = args.model is None
@@ -174,39 +165,12 @@ def _run_backtest(args: argparse.Namespace, spec: Any, *, title: str) -> int:
             bar.close()
     else:
         bundle = load_bundle(args.model)
-    start = args.start
-    if start is None:
-        start = (bundle.metadata.get("date_ranges") or {}).get("test", {}).get("start")
-        period = "the model's out-of-sample test period" if start else "all bars"
-    else:
-        period = f"from {start}"
+    start, period = backtest_start(bundle, args.start)
     _say(args, f"backtesting {spec.name} on {period} ...")
     ev = evaluate(spec, bundle, data, start=start, end=args.end)
-    metrics = ev.backtest.metrics()
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     root = Path(args.out) if args.out else Path("runs") / spec.name
-    folder = root / stamp
-    n = 1
-    while folder.exists():
-        n += 1
-        folder = root / f"{stamp}-{n}"
-    summary = {
-        "strategy": spec.name, "period_start": str(ev.backtest.stats["start"][0]),
-        "period_end": str(ev.backtest.stats["end"][0]), "backtest": metrics,
-        "training": {k: bundle.metrics.get(k) for k in ("test", "best_epoch", "epochs_run", "stopped_early")},
-        "model": str(bundle.path) if bundle.path else "bundle/",
-    }
-    with atomic_dir(folder) as tmp:
-        if trained_here:
-            save_bundle(bundle, tmp / "bundle")
-            bundle.path = folder / "bundle"
-            summary["model"] = str(folder / "bundle")
-        from .io_utils import atomic_write_json
-
-        atomic_write_json(tmp / "metrics.json", summary)
-        _write_trades_csv(ev.backtest.trades, tmp / "trades.csv")
-        ev.backtest.equity.write_csv(tmp / "equity.csv")
-        build_report(tmp / "report.html", spec=spec, evaluation=ev, bundle=bundle)
+    folder, summary = write_run(spec, bundle, ev, root=root, trained=trained_here)
+    metrics = summary["backtest"]
     if args.json:
         print(json.dumps({"run": str(folder), **summary}, indent=2, default=str))
         return OK
@@ -271,17 +235,23 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from .strategy_io import load_strategy
+
+    spec = load_strategy(args.strategy, warn=False)
+    grid = parse_grid(args.grid)
+    with make_executor(args.executor, args.workers) as executor:
+        return _sweep(args, spec, grid, executor)
+
+
+def _sweep(args: argparse.Namespace, spec: Any, grid: dict[str, list[Any]], executor: Any) -> int:
     from .bundle import load_bundle
     from .data import load_strategy_data
     from .features import build_features
     from .io_utils import atomic_dir, atomic_write_json
     from .pipeline import check_bundle_features, fit
     from .predict import predict_proba
-    from .strategy_io import load_strategy
     from .sweep import sweep
 
-    spec = load_strategy(args.strategy, warn=False)
-    grid = parse_grid(args.grid)
     data = load_strategy_data(spec, data_dir=args.data, end=args.end)
     if args.model is None:
         _say(args, f"training {spec.name} (no --model given) ...")
@@ -311,8 +281,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         keep = (bars["timestamp"] >= to_utc_datetime(start, what="start")).to_numpy()
     import polars as pl
 
-    result = sweep(bars.filter(pl.Series(keep)), probs[keep], spec.decisions, spec.backtest, grid,
-                   timeframe=spec.base_timeframe)
+    n_combos = int(np.prod([len(v) for v in grid.values()]))
+    bar = progress(total=n_combos, desc="sweep", quiet=args.quiet, unit="combination")
+    try:
+        result = sweep(bars.filter(pl.Series(keep)), probs[keep], spec.decisions, spec.backtest, grid,
+                       timeframe=spec.base_timeframe, max_memory=args.max_memory, executor=executor,
+                       on_chunk=bar.update)
+    finally:
+        bar.close()
     table = result.table.sort("sharpe", descending=True, nulls_last=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = (Path(args.out) if args.out else Path("runs") / spec.name) / f"sweep-{stamp}"
@@ -320,16 +296,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with atomic_dir(folder) as tmp:
         table.write_csv(tmp / "sweep.csv")
         atomic_write_json(tmp / "sweep.json", {"strategy": spec.name, "symbol": symbol, "grid": result.grid,
-                                               "rows": table.to_dicts()})
+                                               "chunks": result.chunks, "rows": table.to_dicts()})
         if len(keys) >= 2:
             result.heatmap(keys[0], keys[1], "sharpe").write_html(tmp / "heatmap.html", include_plotlyjs=True)
         elif len(keys) == 1:
             result.heatmap(keys[0], keys[0], "sharpe").write_html(tmp / "heatmap.html", include_plotlyjs=True)
     if args.json:
-        print(json.dumps({"run": str(folder), "combinations": table.height, "rows": table.to_dicts()},
+        print(json.dumps({"run": str(folder), "combinations": table.height, "chunks": result.chunks,
+                          "rows": table.to_dicts()},
                          indent=2, default=str))
         return OK
-    print(f"sweep of {spec.name} ({symbol}): {table.height} combinations in one simulation")
+    how = ("one simulation" if result.chunks == 1 else
+           f"{result.chunks} simulations of up to {-(-table.height // result.chunks)} combinations "
+           f"(memory budget; {executor.name} executor)")
+    print(f"sweep of {spec.name} ({symbol}): {table.height} combinations in {how}")
     cols = [*keys, "total_return", "sharpe", "max_drawdown", "trades", "win_rate"]
     print(format_table(table.select(cols).head(20).rows(), cols))
     if table.height > 20:
@@ -351,16 +331,17 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
     from .walkforward import make_folds, resolve_walk_forward, walk_forward
 
     spec = load_strategy(args.strategy, warn=False)
-    data = load_strategy_data(spec, data_dir=args.data, start=args.start, end=args.end)
     walk = resolve_walk_forward(spec, train_bars=args.train_bars, test_bars=args.test_bars,
                                 step_bars=args.step_bars)
-    n_folds = len(make_folds(data[spec.symbols[0]][spec.base_timeframe]["timestamp"], walk))
-    bar = progress(total=n_folds, desc="walk-forward folds", quiet=args.quiet, unit="fold")
-    try:
-        result = walk_forward(spec, data, train_bars=walk.train_bars, test_bars=walk.test_bars,
-                              step_bars=walk.step_bars, on_fold=lambda r: bar.update(1))
-    finally:
-        bar.close()
+    with make_executor(args.executor, args.workers) as executor:
+        data = load_strategy_data(spec, data_dir=args.data, start=args.start, end=args.end)
+        n_folds = len(make_folds(data[spec.symbols[0]][spec.base_timeframe]["timestamp"], walk))
+        bar = progress(total=n_folds, desc="walk-forward folds", quiet=args.quiet, unit="fold")
+        try:
+            result = walk_forward(spec, data, train_bars=walk.train_bars, test_bars=walk.test_bars,
+                                  step_bars=walk.step_bars, on_fold=lambda r: bar.update(1), executor=executor)
+        finally:
+            bar.close()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = (Path(args.out) if args.out else Path("runs") / spec.name) / f"walkforward-{stamp}"
     with atomic_dir(folder) as tmp:

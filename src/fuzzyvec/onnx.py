@@ -416,12 +416,17 @@ class OnnxRunner:
         n = arr.shape[0]
         if arr.dtype == np.float32 and arr.flags.c_contiguous and n <= batch_size:
             return self.session.run([self.output_name], {self.input_name: arr})[0]
-        buf = np.empty((min(n, batch_size), *arr.shape[1:]), dtype=np.float32)  # reused: no page faults
+        direct = arr.dtype == np.float32 and arr.flags.c_contiguous  # slices go as they are
+        buf = None if direct else np.empty((min(n, batch_size), *arr.shape[1:]), dtype=np.float32)  # reused
         chunks = []
         for i in range(0, max(n, 1), batch_size):
             k = min(batch_size, n - i)
-            np.copyto(buf[:k], arr[i:i + k], casting="same_kind")
-            chunks.append(self.session.run([self.output_name], {self.input_name: buf[:k]})[0])
+            if direct:
+                part = arr[i:i + k]
+            else:
+                np.copyto(buf[:k], arr[i:i + k], casting="same_kind")
+                part = buf[:k]
+            chunks.append(self.session.run([self.output_name], {self.input_name: part})[0])
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 

@@ -53,6 +53,38 @@ def _common(p: argparse.ArgumentParser, *, data: bool = True, dates: bool = True
     p.add_argument("--quiet", action="store_true", help="no progress bars or chatter")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _memory(text: str) -> int:
+    from .executors import parse_memory
+
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _executor_opts(p: argparse.ArgumentParser, *, memory: bool = False, default: str | None = "local") -> None:
+    p.add_argument("--executor", choices=("local", "ray"), default=default,
+                   help="where tasks run: local (a process pool on this machine, the default) or ray "
+                        "(RAY_ADDRESS, else a local Ray cluster; needs fuzzyvec[ray])")
+    p.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="tasks at once (default: all CPUs; 1 = in this process, in order); for ray the CPUs "
+                        "of the local cluster it starts")
+    if memory:
+        p.add_argument("--max-memory", type=_memory, metavar="SIZE",
+                       help="memory budget of the simulation, e.g. 4GB or 500MB (default: a quarter of RAM); "
+                            "a larger grid runs in chunks of combinations with the same result")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``python -m fuzzyvec.run``."""
     from . import __version__
@@ -93,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. confidence_threshold=0.5,0.6 sl_stop=0.01,none (repeatable)")
     p.add_argument("--model", metavar="DIR", help="a bundle folder (trains one when absent)")
     p.add_argument("--symbol", help="symbol to sweep for multi-symbol strategies (default: the first)")
+    _executor_opts(p, memory=True)
     _common(p, out=True)
 
     p = sub.add_parser("check-lookahead", help="recompute features on truncated data; exit 1 if the past changes")
@@ -105,6 +138,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-bars", type=int, metavar="N", help="training window in base bars")
     p.add_argument("--test-bars", type=int, metavar="N", help="out-of-sample window in base bars")
     p.add_argument("--step-bars", type=int, metavar="N", help="step between folds (default: test bars)")
+    _executor_opts(p)
+    _common(p, out=True)
+
+    p = sub.add_parser("search", help="search strategy variants, ranked by walk-forward out-of-sample metrics")
+    p.add_argument("strategy", metavar="FILE", help="the base strategy")
+    p.add_argument("--space", required=True, metavar="SPACE.yaml",
+                   help="dotted strategy keys -> choices [a, b] or ranges {low, high, log, num}")
+    p.add_argument("--trials", type=_positive_int, default=20, metavar="N",
+                   help="candidates to try (grid: at most N grid points); default 20")
+    p.add_argument("--algo", choices=("random", "grid", "tune"), default="random",
+                   help="random (seeded), grid (every point) or tune (Ray Tune, needs fuzzyvec[ray])")
+    p.add_argument("--objective", default="oos_sharpe",
+                   choices=("oos_sharpe", "oos_total_return", "oos_calmar", "oos_cagr", "oos_max_drawdown"),
+                   help="walk-forward out-of-sample metric to rank by (default oos_sharpe)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="sampling seed (default 0)")
+    p.add_argument("--epochs", type=_positive_int, metavar="N", help="override model.training.epochs of every candidate")
+    p.add_argument("--train-bars", type=int, metavar="N", help="walk-forward training window in base bars")
+    p.add_argument("--test-bars", type=int, metavar="N", help="walk-forward out-of-sample window in base bars")
+    p.add_argument("--step-bars", type=int, metavar="N", help="step between folds (default: test bars)")
+    _executor_opts(p, default=None)
+    _common(p, out=True)
+
+    p = sub.add_parser("batch", help="train and backtest several strategy files in parallel")
+    p.add_argument("strategies", nargs="+", metavar="FILE")
+    _executor_opts(p)
     _common(p, out=True)
 
     p = sub.add_parser("predictions", help="backtest an external prediction file (SPEC section 8)")
@@ -292,6 +350,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
     from . import commands as c
+    from . import commands_scale as s
 
     return {
         "validate": cmd_validate,
@@ -301,6 +360,8 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
         "sweep": c.cmd_sweep,
         "check-lookahead": c.cmd_check_lookahead,
         "walk-forward": c.cmd_walk_forward,
+        "search": s.cmd_search,
+        "batch": s.cmd_batch,
         "predictions": c.cmd_predictions,
         "record": c.cmd_record,
         "export-onnx": c.cmd_export_onnx,

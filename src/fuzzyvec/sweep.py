@@ -12,12 +12,30 @@ as columns of a single vectorbt ``Portfolio.from_signals`` call:
 Each combination is simulated exactly as :func:`fuzzyvec.backtest` simulates one symbol
 with that combination's config (same columns layout, same rules), so a row of the table
 equals a separate ``backtest`` run with those parameters.
+
+Memory budget (SPEC §13). One simulation holds several (bars × combinations) arrays at once,
+so a grid larger than ``max_memory`` is split into column chunks: consecutive runs of
+combinations, each ONE vectorbt simulation, optionally run on an executor
+(:mod:`fuzzyvec.executors`), their tables concatenated in combination order. Every column of a
+vectorbt simulation is independent of the others, so the table of a chunked sweep is identical
+to the unchunked one. The estimate (:func:`sweep_memory`) is
+
+    bytes ≈ FIXED_BYTES_PER_BAR × bars + BYTES_PER_BAR_COMBINATION × bars × combinations
+
+with ``BYTES_PER_BAR_COMBINATION`` covering what a combination (two legs, long and short)
+touches at the peak: the leg signals (entries and exits, 1 byte per leg each; the call
+sequence, 8 bytes per leg), the contiguous close per leg, vectorbt's cached cash, asset, value
+and returns series, and the stats pass (returns, drawdowns, position mask). It is measured,
+not derived: the peak resident memory above the process's start was 224 bytes per bar and
+combination for 50, 200 and 400 combinations over the 104,816 bars of the bundled BTCUSDT year;
+the constant adds ~7% margin (``benchmarks/bench_scale.py`` prints the estimate next to the
+measured peak).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +54,8 @@ from .backtest import (
 from .config import BacktestConfig, DecisionConfig
 from .errors import StrategyError
 
-__all__ = ["SWEEP_KEYS", "SWEEP_METRICS", "SweepResult", "sweep"]
+__all__ = ["BYTES_PER_BAR_COMBINATION", "FIXED_BYTES_PER_BAR", "SWEEP_KEYS", "SWEEP_METRICS", "SweepResult",
+           "plan_chunks", "sweep", "sweep_memory"]
 
 #: ``backtest:`` keys a grid may sweep (besides ``confidence_threshold``). ``direction`` is
 #: excluded (it changes the decisions themselves), as are ``freq``/``bars_per_year``
@@ -48,6 +67,13 @@ SWEEP_METRICS = ("total_return", "cagr", "sharpe", "sortino", "calmar", "max_dra
                  "profit_factor", "expectancy", "trades", "exposure", "fees_paid", "final_equity")
 
 _AGGS = ("max", "min", "mean", "median")
+
+#: Estimated peak bytes per bar and combination of one simulation plus its stats (see the
+#: module docstring; calibrated on the bundled BTCUSDT year).
+BYTES_PER_BAR_COMBINATION = 240
+#: Estimated bytes per bar independent of the grid: OHLC, timestamps, probabilities, the
+#: positions of every threshold and vectorbt's index objects.
+FIXED_BYTES_PER_BAR = 200
 
 
 @dataclass(frozen=True)
@@ -62,14 +88,18 @@ class SweepResult:
         :data:`SWEEP_METRICS`.
     portfolio:
         The single vectorbt portfolio; its groups (``portfolio.wrapper.get_columns()``) are the
-        combinations ``0 .. n-1``, each a ``long``/``short`` leg pair.
+        combinations ``0 .. n-1``, each a ``long``/``short`` leg pair. None when the sweep ran
+        in several chunks (keeping every chunk's portfolio would defeat the memory budget).
     grid:
         The grid as swept: ``{key: [values]}``.
+    chunks:
+        How many simulations the grid was split into (1: the whole grid in one).
     """
 
     table: pl.DataFrame
     portfolio: Any
     grid: dict[str, list[Any]]
+    chunks: int = 1
 
     def heatmap(self, x: str, y: str, metric: str = "sharpe", *, agg: str = "max") -> Any:
         """A plotly heatmap of ``metric`` over the grid keys ``x`` and ``y``.
@@ -143,9 +173,61 @@ def _decisions(decisions: DecisionConfig | Any) -> DecisionConfig:
     return DecisionConfig.model_validate(decisions)
 
 
+def sweep_memory(bars: int, combinations: int) -> int:
+    """Estimated peak bytes of ONE simulation of ``combinations`` columns over ``bars`` bars."""
+    return FIXED_BYTES_PER_BAR * bars + BYTES_PER_BAR_COMBINATION * bars * combinations
+
+
+def plan_chunks(bars: int, combinations: int, max_memory: int, *, parallel: int = 1) -> list[tuple[int, int]]:
+    """Split combinations ``0 .. combinations-1`` into ``[start, stop)`` chunks that fit the budget.
+
+    ``parallel`` chunks may be in memory at once (one per worker), so each gets
+    ``max_memory / parallel``. A chunk has at least one combination, even when one
+    combination alone is over the budget.
+    """
+    per_chunk = max_memory // max(1, parallel) - FIXED_BYTES_PER_BAR * bars
+    size = max(1, per_chunk // max(1, BYTES_PER_BAR_COMBINATION * bars))
+    size = min(size, combinations)
+    n_chunks = -(-combinations // size)
+    size = -(-combinations // n_chunks)  # even chunks: 10 combinations in 3 chunks -> 4, 4, 2 (not 9, 1)
+    return [(a, min(a + size, combinations)) for a in range(0, combinations, size)]
+
+
+@dataclass(frozen=True)
+class _SweepInputs:
+    """What every chunk reads (shipped to each worker once)."""
+
+    index: np.ndarray
+    ohlc: dict[str, np.ndarray]
+    positions: np.ndarray  # (n, thresholds) after the direction mask
+    thr_col: np.ndarray  # threshold column of each combination
+    configs: list[BacktestConfig]
+    freq: Any
+    bars_per_year: float | None
+
+
+def _simulate(inp: _SweepInputs, start: int, stop: int) -> tuple[pl.DataFrame, Any]:
+    """One vectorbt simulation of combinations ``start .. stop-1``: (stats frame, portfolio)."""
+    cols = Columns.from_configs(inp.configs[start:stop], list(range(start, stop)), "combination")
+    positions = np.ascontiguousarray(inp.positions[:, inp.thr_col[start:stop]])
+    pf, _ = simulate(inp.ohlc, inp.index, positions, cols, inp.freq)
+    return stats_frame(pf, inp.ohlc, inp.index, cols, inp.freq, inp.bars_per_year), pf
+
+
+def _sweep_chunk(inp: _SweepInputs, chunk: tuple[int, int]) -> pl.DataFrame:
+    """Executor task: the stats of one chunk (its portfolio is dropped in the worker)."""
+    import gc
+
+    stats, pf = _simulate(inp, *chunk)
+    del pf
+    gc.collect()  # vectorbt's portfolio sits in reference cycles: free its arrays before the next chunk
+    return stats
+
+
 def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any,
           backtest: BacktestConfig | Mapping[str, Any] | None, grid: Mapping[str, Sequence[Any]], *,
-          timeframe: str | None = None) -> SweepResult:
+          timeframe: str | None = None, max_memory: int | str | None = None, executor: Any = None,
+          on_chunk: Callable[[int], None] | None = None) -> SweepResult:
     """Backtest every combination of ``grid`` as the columns of one vectorbt simulation.
 
     Parameters
@@ -165,6 +247,15 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
         cartesian product is run, combinations numbered in ``itertools.product`` order.
     timeframe:
         The bars' timeframe, for annualisation (see :func:`fuzzyvec.backtest`).
+    max_memory:
+        Memory budget in bytes or as text (``"4GB"``, ``"500MB"``); default a quarter of this
+        machine's RAM. A grid whose estimate (:func:`sweep_memory`) is larger runs as several
+        simulations of consecutive combinations; the table is the same.
+    executor:
+        Runs the chunks (:mod:`fuzzyvec.executors`; default: this process, one after the
+        other). With ``w`` workers each chunk gets ``max_memory / w``.
+    on_chunk:
+        Called with the number of combinations of each finished chunk (progress bars).
 
     Returns
     -------
@@ -175,9 +266,13 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
     StrategyError
         A grid key that cannot be swept, or a combination that is not a valid config
         (e.g. ``sl_trail: true`` without ``sl_stop``).
+    ValueError
+        ``probs`` of the wrong shape, or a ``max_memory`` that is not a memory size.
     """
     from .decision import decide
+    from .executors import default_memory_budget, parse_memory, run_tasks
 
+    budget = default_memory_budget() if max_memory is None else parse_memory(max_memory)
     base = resolve_backtest_config(backtest)
     dec = _decisions(decisions)
     grid = _grid(grid)
@@ -201,11 +296,22 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
     # ONE decision call: one column of positions per threshold
     pos_by_thr = decide(p, dec, confidence_threshold=np.asarray(thresholds, dtype=np.float64),
                         allow_short=base.direction != "longonly")
-    positions = mask_direction(pos_by_thr[:, thr_col], base.direction)
-    freq = bar_frequency(index, base.freq, timeframe)
-    cols = Columns.from_configs(configs, list(range(len(combos))), "combination")
-    pf, _ = simulate(ohlc, index, positions, cols, freq)
-    stats = stats_frame(pf, ohlc, index, cols, freq, base.bars_per_year)
+    inputs = _SweepInputs(index, ohlc, mask_direction(pos_by_thr, base.direction), thr_col, configs,
+                          bar_frequency(index, base.freq, timeframe), base.bars_per_year)
+    workers = getattr(executor, "workers", 1) if executor is not None else 1
+    chunks = plan_chunks(len(index), len(combos), budget, parallel=workers)
+    portfolio = None
+    if len(chunks) == 1:
+        stats, portfolio = _simulate(inputs, 0, len(combos))
+        if on_chunk is not None:
+            on_chunk(len(combos))
+    else:
+        parts = []
+        for (a, b), part in zip(chunks, run_tasks(executor, _sweep_chunk, chunks, shared=inputs), strict=True):
+            parts.append(part)
+            if on_chunk is not None:
+                on_chunk(b - a)
+        stats = pl.concat(parts, how="vertical")
     params_frame = pl.DataFrame({k: [c[i] for c in combos] for i, k in enumerate(keys)}, strict=False)
     table = pl.concat([stats.select("combination"), params_frame, stats.select(SWEEP_METRICS)], how="horizontal")
-    return SweepResult(table=table, portfolio=pf, grid=grid)
+    return SweepResult(table=table, portfolio=portfolio, grid=grid, chunks=len(chunks))

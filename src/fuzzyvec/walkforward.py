@@ -133,8 +133,11 @@ def run_fold(spec: Strategy, data: Mapping[str, Mapping[str, pl.DataFrame]], fol
     return FoldResult(fold, bundle, bt.metrics(), bt.equity, bt.trades.with_columns(pl.lit(fold.index).alias("fold")))
 
 
-def _fold_task(task: tuple[Strategy, Mapping[str, Mapping[str, pl.DataFrame]], Fold, datetime]) -> FoldResult:
-    return run_fold(*task)
+def _fold_task(shared: tuple[Strategy, Mapping[str, Mapping[str, pl.DataFrame]]],
+               item: tuple[Fold, datetime]) -> FoldResult:
+    """One executor task: ``shared`` (strategy, bars) reaches each worker once; ``item`` is the fold."""
+    spec, data = shared
+    return run_fold(spec, data, *item)
 
 
 def _stitch(results: list[FoldResult], init_cash: float) -> pl.DataFrame:
@@ -153,6 +156,12 @@ def _stitch(results: list[FoldResult], init_cash: float) -> pl.DataFrame:
 
 
 def _curve_metrics(equity: pl.DataFrame, init_cash: float, bars_per_year: float) -> dict[str, Any]:
+    """Metrics of each stitched out-of-sample curve.
+
+    ``cagr`` compounds the total return over ``bars / bars_per_year`` years; ``calmar`` is
+    ``cagr / max_drawdown`` (None without a drawdown); ``sharpe`` is per-bar mean over standard
+    deviation of returns times ``sqrt(bars_per_year)`` (None for a flat curve).
+    """
     out = {}
     for c in (c for c in equity.columns if c not in ("timestamp", "fold")):
         v = equity[c].to_numpy()
@@ -160,10 +169,15 @@ def _curve_metrics(equity: pl.DataFrame, init_cash: float, bars_per_year: float)
         sd = float(np.std(r, ddof=1)) if len(r) > 1 else float("nan")
         peak = np.maximum.accumulate(np.concatenate([[init_cash], v]))
         dd = 1.0 - np.concatenate([[init_cash], v]) / peak
+        growth = float(v[-1] / init_cash)
+        cagr = growth ** (bars_per_year / len(v)) - 1.0 if growth > 0 else -1.0
+        mdd = float(dd.max())
         out[c] = {
-            "total_return": float(v[-1] / init_cash - 1.0),
+            "total_return": growth - 1.0,
+            "cagr": float(cagr),
             "sharpe": float(np.mean(r) / sd * np.sqrt(bars_per_year)) if sd and sd > 0 else None,
-            "max_drawdown": float(dd.max()),
+            "calmar": float(cagr / mdd) if mdd > 0 else None,
+            "max_drawdown": mdd,
             "final_equity": float(v[-1]),
             "bars": len(v),
         }
@@ -212,7 +226,9 @@ def walk_forward(
     on_fold:
         Called with each finished :class:`FoldResult` (progress bars).
     executor:
-        Runs the folds: anything with ``map(fn, items)`` (default: in this process, in order).
+        Runs the folds: a :class:`fuzzyvec.executors.Executor` (the strategy and bars reach each
+        worker once), None (this process, in order), or anything with ``map(fn, items)``.
+        Results do not depend on it: each fold trains with its own fixed seed.
 
     Returns
     -------
@@ -230,10 +246,11 @@ def walk_forward(
     d = parse_timeframe(spec.base_timeframe)
     seg_ends = [f.test_end if i + 1 == len(folds) else min(f.test_end, folds[i + 1].test_start - d)
                 for i, f in enumerate(folds)]
-    tasks = [(spec, data, f, e) for f, e in zip(folds, seg_ends, strict=True)]
+    from .executors import run_tasks
+
+    items = list(zip(folds, seg_ends, strict=True))
     results: list[FoldResult] = []
-    mapper = executor.map if executor is not None else map
-    for res in mapper(_fold_task, tasks):
+    for res in run_tasks(executor, _fold_task, items, shared=(spec, data)):
         results.append(res)
         if on_fold is not None:
             on_fold(res)
