@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", metavar="SECTIONS", default=",".join(SECTIONS),
                    help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
     p.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown to PATH")
+    p.add_argument("--large", action="store_true",
+                   help="scale section: also run the 100,000-combination sweep over the BTCUSDT year (~1 h on 2 cores)")
     args = p.parse_args(argv)
     names = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in names if s not in SECTIONS]
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         log(f"section {name}{' (quick)' if args.quick else ''}")
         s0 = time.perf_counter()
-        res = SECTIONS[name](args.quick)
+        res = SECTIONS[name](args.quick, large=args.large) if name == "scale" else SECTIONS[name](args.quick)
         res.seconds = time.perf_counter() - s0
         results.append(res)
     text, md = render(results, quick=args.quick)

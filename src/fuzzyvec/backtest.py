@@ -317,7 +317,7 @@ def simulate(ohlc: Mapping[str, np.ndarray], index: np.ndarray, positions: np.nd
     close = ohlc["close"]
     close_legs = np.broadcast_to(close, (n, 2 * m)) if close.shape[1] == 1 else _legs(close)
     close_df = pd.DataFrame(np.ascontiguousarray(close_legs), index=pd.DatetimeIndex(index),  # tz-naive UTC: a tz-aware index makes pandas 3 box every wrap (25x slower)
-                            columns=leg_cols)
+                            columns=leg_cols, copy=False)  # pandas 3 copies an ndarray by default
 
     def px(key: str) -> np.ndarray:
         a = ohlc[key]
@@ -341,6 +341,7 @@ def simulate(ohlc: Mapping[str, np.ndarray], index: np.ndarray, positions: np.nd
         adjust_tp_func_nb=skip_tp_on_signal_nb, adjust_tp_args=(skip,),
         init_cash=cols.init_cash, cash_sharing=True, group_by=cols.name, call_seq=sig["call_seq"],
         freq=pd.Timedelta(freq),
+        fillna_close=False,  # validated bars have no NaN close: skip vectorbt's ffill/bfill copy of it
     )
     return pf, sig
 
@@ -416,31 +417,43 @@ def stats_frame(pf: Any, ohlc: Mapping[str, np.ndarray], index: np.ndarray, cols
                 bars_per_year: float | None, value: np.ndarray | None = None) -> pl.DataFrame:
     """The stats table: one row per column, keys :data:`STAT_KEYS` (see :class:`BacktestResult`).
 
+    The equity-curve statistics come from :func:`fuzzyvec.nb.backtest.portfolio_stats_nb`,
+    which walks the order records with vectorbt's own arithmetic and return statistics, so
+    they equal ``pf.get_returns_acc()``/``pf.drawdowns``/``pf.position_mask()`` bit for bit
+    without materialising (bars × columns) frames; the trade and fee keys come from
+    vectorbt's records.
+
     ``value`` (optional, (n, m)): the equity curve in another reporting currency, starting
     from ``cols.init_cash``. ``final_equity``, ``total_return``, ``cagr``, the ratios and the
-    drawdowns then come from it instead of ``pf.value()``; the trade, fee and exposure keys
-    still come from ``pf``.
+    drawdowns then come from it instead of the portfolio's value; the trade, fee and
+    exposure keys still come from ``pf``.
     """
     import pandas as pd
 
+    from .nb.backtest import portfolio_stats_nb, value_stats_nb
+
     year = freq * bars_per_year if bars_per_year else DEFAULT_YEAR
+    ann_factor = pd.Timedelta(year) / pd.Timedelta(freq)  # vectorbt's ReturnsAccessor.ann_factor
+    m = len(cols.labels)
+    close = np.asarray(ohlc["close"], dtype=np.float64)
+    group_lens = np.asarray(pf.wrapper.grouper.get_group_lens(), dtype=np.int64)
+    leg_group = np.repeat(np.arange(len(group_lens)), group_lens)
+    close_col = np.zeros(len(leg_group), dtype=np.int64) if close.shape[1] == 1 else leg_group
+    col_idxs, col_lens = pf.orders.col_mapper.col_map
+    init_cash = _vec(pf.init_cash)
+    st = portfolio_stats_nb(pf.order_records, col_idxs, col_lens, group_lens, close, close_col, init_cash,
+                            float(ann_factor))
     if value is None:
-        acc = pf.get_returns_acc(year_freq=pd.Timedelta(year))
-        drawdowns = pf.drawdowns
         final_equity, total_return = _vec(pf.final_value()), _vec(pf.total_return())
     else:
-        import vectorbt as vbt
-
-        value_df = pd.DataFrame(np.asarray(value, dtype=np.float64), index=pf.wrapper.index)
-        acc = value_df.vbt.returns.from_value(value_df, init_value=cols.init_cash, freq=pd.Timedelta(freq),
-                                              year_freq=pd.Timedelta(year))
-        drawdowns = vbt.Drawdowns.from_ts(value_df, wrapper_kwargs={"freq": pd.Timedelta(freq)})
-        final_equity = value_df.to_numpy()[-1]
+        value = np.ascontiguousarray(value, dtype=np.float64)
+        exposure = st[:, 6].copy()
+        st = value_stats_nb(value, np.asarray(cols.init_cash, dtype=np.float64), float(ann_factor))
+        st[:, 6] = exposure
+        final_equity = value[-1].copy()
         total_return = final_equity / cols.init_cash - 1.0
-    mdd = np.abs(_vec(acc.max_drawdown()))
-    dd_bars = np.nan_to_num(_vec(drawdowns.max_duration(wrap_kwargs={"to_timedelta": False})), nan=0.0)
+    dd_bars = np.nan_to_num(st[:, 5], nan=0.0)
     closed = pf.trades.closed
-    m = len(cols.labels)
     op, cl = ohlc["open"], ohlc["close"]
     bh = np.broadcast_to(cl[-1] / op[0] - 1.0, (m,))
     n = len(index)
@@ -455,11 +468,11 @@ def stats_frame(pf: Any, ohlc: Mapping[str, np.ndarray], index: np.ndarray, cols
             "init_cash": cols.init_cash,
             "final_equity": final_equity,
             "total_return": total_return,
-            "cagr": v(acc.annualized()),
-            "sharpe": _finite(v(acc.sharpe_ratio())),
-            "sortino": _finite(v(acc.sortino_ratio())),
-            "calmar": v(acc.calmar_ratio()),
-            "max_drawdown": mdd,
+            "cagr": st[:, 0],
+            "sharpe": _finite(st[:, 1]),
+            "sortino": _finite(st[:, 2]),
+            "calmar": st[:, 3],
+            "max_drawdown": np.abs(st[:, 4]),
             "max_drawdown_duration_bars": dd_bars.astype(np.int64),
             "max_drawdown_duration": [str(freq * int(b)) for b in dd_bars],
             "win_rate": v(closed.win_rate()),
@@ -467,7 +480,7 @@ def stats_frame(pf: Any, ohlc: Mapping[str, np.ndarray], index: np.ndarray, cols
             "expectancy": v(closed.expectancy()),
             "trades": v(pf.trades.count()).astype(np.int64),
             # any leg in a position (vectorbt's grouped position_coverage averages the legs)
-            "exposure": np.asarray(pf.position_mask(), dtype=np.float64).reshape(n, m).mean(axis=0),
+            "exposure": st[:, 6],
             "fees_paid": np.nan_to_num(v(pf.orders.fees.sum()), nan=0.0),
             "buy_and_hold_return": np.asarray(bh, dtype=np.float64),
             "bars_per_year": np.full(m, year / freq, dtype=np.float64),

@@ -24,12 +24,15 @@ to the unchunked one. The estimate (:func:`sweep_memory`) is
 
 with ``BYTES_PER_BAR_COMBINATION`` covering what a combination (two legs, long and short)
 touches at the peak: the leg signals (entries and exits, 1 byte per leg each; the call
-sequence, 8 bytes per leg), the contiguous close per leg, vectorbt's cached cash, asset, value
-and returns series, and the stats pass (returns, drawdowns, position mask). It is measured,
-not derived: the peak resident memory above the process's start was 224 bytes per bar and
-combination for 50, 200 and 400 combinations over the 104,816 bars of the bundled BTCUSDT year;
-the constant adds ~7% margin (``benchmarks/bench_scale.py`` prints the estimate next to the
-measured peak).
+sequence, 8 bytes per leg), the close per leg (ours, vectorbt's writeable broadcast copy and
+its pandas wrap, 8 bytes per leg each) and vectorbt's placeholder frame of the same shape.
+The stats need no (bars × combinations) arrays (:func:`fuzzyvec.nb.backtest.portfolio_stats_nb`
+walks the order records). It is measured, not derived: the peak resident memory above the
+process's start was 106 bytes per bar and combination for 50, 200 and 400 combinations over
+the 104,816 bars of the bundled BTCUSDT year; the constant adds ~8% margin
+(``benchmarks/bench_scale.py`` prints the estimate next to the measured peak). A sweep on a
+process pool also pays each worker's own imports (:data:`WORKER_BYTES`), so the budget a
+chunk gets is what is left after them, divided among the workers.
 """
 
 from __future__ import annotations
@@ -54,8 +57,17 @@ from .backtest import (
 from .config import BacktestConfig, DecisionConfig
 from .errors import StrategyError
 
-__all__ = ["BYTES_PER_BAR_COMBINATION", "FIXED_BYTES_PER_BAR", "SWEEP_KEYS", "SWEEP_METRICS", "SweepResult",
-           "plan_chunks", "sweep", "sweep_memory"]
+__all__ = [
+    "BYTES_PER_BAR_COMBINATION",
+    "FIXED_BYTES_PER_BAR",
+    "SWEEP_KEYS",
+    "SWEEP_METRICS",
+    "WORKER_BYTES",
+    "SweepResult",
+    "plan_chunks",
+    "sweep",
+    "sweep_memory",
+]
 
 #: ``backtest:`` keys a grid may sweep (besides ``confidence_threshold``). ``direction`` is
 #: excluded (it changes the decisions themselves), as are ``freq``/``bars_per_year``
@@ -70,10 +82,13 @@ _AGGS = ("max", "min", "mean", "median")
 
 #: Estimated peak bytes per bar and combination of one simulation plus its stats (see the
 #: module docstring; calibrated on the bundled BTCUSDT year).
-BYTES_PER_BAR_COMBINATION = 240
+BYTES_PER_BAR_COMBINATION = 115
 #: Estimated bytes per bar independent of the grid: OHLC, timestamps, probabilities, the
 #: positions of every threshold and vectorbt's index objects.
 FIXED_BYTES_PER_BAR = 200
+#: Resident memory of one worker process of a pool before its first chunk (its imports of
+#: numpy, polars, torch and vectorbt; measured ~360 MiB proportional set size on this machine).
+WORKER_BYTES = 400 * 2**20
 
 
 @dataclass(frozen=True)
@@ -181,11 +196,14 @@ def sweep_memory(bars: int, combinations: int) -> int:
 def plan_chunks(bars: int, combinations: int, max_memory: int, *, parallel: int = 1) -> list[tuple[int, int]]:
     """Split combinations ``0 .. combinations-1`` into ``[start, stop)`` chunks that fit the budget.
 
-    ``parallel`` chunks may be in memory at once (one per worker), so each gets
-    ``max_memory / parallel``. A chunk has at least one combination, even when one
-    combination alone is over the budget.
+    ``parallel`` chunks may be in memory at once (one per worker process), so each gets
+    ``(max_memory - parallel × WORKER_BYTES) / parallel`` (``parallel=1``: this process,
+    all of ``max_memory``). A chunk has at least one combination, even when one combination
+    alone is over the budget.
     """
-    per_chunk = max_memory // max(1, parallel) - FIXED_BYTES_PER_BAR * bars
+    workers = max(1, parallel)
+    usable = max_memory - (workers * WORKER_BYTES if workers > 1 else 0)
+    per_chunk = usable // workers - FIXED_BYTES_PER_BAR * bars
     size = max(1, per_chunk // max(1, BYTES_PER_BAR_COMBINATION * bars))
     size = min(size, combinations)
     n_chunks = -(-combinations // size)
@@ -253,7 +271,7 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
         simulations of consecutive combinations; the table is the same.
     executor:
         Runs the chunks (:mod:`fuzzyvec.executors`; default: this process, one after the
-        other). With ``w`` workers each chunk gets ``max_memory / w``.
+        other). With ``w`` worker processes each chunk gets ``(max_memory - w × WORKER_BYTES) / w``.
     on_chunk:
         Called with the number of combinations of each finished chunk (progress bars).
 
