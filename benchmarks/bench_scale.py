@@ -5,7 +5,7 @@
 - per-task overhead of the executors on trivial tasks (in process, local pool, Ray);
 - sweeps over the bundled BTCUSDT 5m year: the cost per combination, unchunked vs chunked
   (``max_memory``) time and peak resident memory, each measured in a fresh child process;
-- the 100,000-combination sweep of the issue: run with ``--large`` (hours on 2 cores), else
+- the 100,000-combination sweep of the issue: run with ``--large`` (~1 h on 2 cores), else
   extrapolated from the chunked run measured here.
 
 Run: ``python benchmarks/bench_scale.py [--quick] [--large] [--markdown PATH]``.
@@ -275,7 +275,7 @@ def _sweeps(res: SectionResult, quick: bool, large: bool) -> None:
                 ["run", "combinations", "chunks", "wall", "peak RSS", "peak above start", "budget"])
     if large:
         lb = default_memory_budget()
-        log(f"sweep: {LARGE_COMBINATIONS:,} combinations, budget {_mib(lb)}, local pool of 2 (this takes hours)")
+        log(f"sweep: {LARGE_COMBINATIONS:,} combinations, budget {_mib(lb)}, local pool of 2 (about an hour)")
         g = _sweep_child(104_816, LARGE_COMBINATIONS, lb, 2, timeout=6 * 3600)
         big.add("measured (--large), workers=2", f"{g['rows']:,}", g["chunks"], fmt_time(g["wall"]), _mib(g["peak"]),
                 _mib(g["peak"] - g["base"]), _mib(lb))
@@ -295,7 +295,7 @@ def _sweeps(res: SectionResult, quick: bool, large: bool) -> None:
 
 
 def run(quick: bool = False, *, large: bool = False) -> SectionResult:
-    """The scale-out section (``large``: also run the 100,000-combination sweep, hours)."""
+    """The scale-out section (``large``: also run the 100,000-combination sweep, ~1 h)."""
     res = SectionResult(NAME)
     t0 = time.perf_counter()
     _walk_forward(res, quick)
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="fuzzyvec benchmark section: scale-out (executors, chunked sweeps)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke run)")
     p.add_argument("--large", action="store_true",
-                   help=f"also run the {LARGE_COMBINATIONS:,}-combination sweep over the BTC year (hours on 2 cores)")
+                   help=f"also run the {LARGE_COMBINATIONS:,}-combination sweep over the BTC year (~1 h on 2 cores)")
     p.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown")
     args = p.parse_args(argv)
     res = run(args.quick, large=args.large)

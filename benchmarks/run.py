@@ -14,8 +14,8 @@ Sections (each also runs alone: ``python benchmarks/bench_<section>.py [--quick]
 - ``predictions``: ``backtest_predictions`` on a prediction file vs a plain-Python simulator,
   and ONNX inference (onnxruntime, CPU) vs torch for the example MLP and the price model;
 - ``scale``: walk-forward on 1 vs 2 workers (local pool, Ray), per-task executor overhead,
-  chunked vs unchunked sweeps (time, peak memory); ``bench_scale.py --large`` adds the
-  100,000-combination sweep (hours on 2 cores).
+  chunked vs unchunked sweeps (time, peak memory); ``--large`` (here or in
+  ``bench_scale.py``) adds the 100,000-combination sweep over the BTCUSDT year (~1 h on 2 cores).
 
 ``--quick`` is the CI smoke run: tiny sizes, one repeat, every code path. Tables go to
 stdout, progress to stderr; ``--markdown PATH`` writes the same tables as Markdown.
