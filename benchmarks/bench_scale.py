@@ -235,7 +235,10 @@ def _walk_forward(res: SectionResult, quick: bool) -> None:
 
 def _sweeps(res: SectionResult, quick: bool, large: bool) -> None:
     from fuzzyvec.executors import default_memory_budget
-    from fuzzyvec.sweep import sweep_memory
+    from fuzzyvec.sweep import WORKER_BYTES, sweep_memory
+
+    def pool_estimate(run: dict[str, Any], workers: int) -> int:  # what plan_chunks budgets: processes + chunks
+        return (workers + 1) * WORKER_BYTES + workers * sweep_memory(run["bars"], -(-run["rows"] // run["chunks"]))
 
     bars = 20_000 if quick else 104_816
     unchunked_n, chunked_n = (20, 40) if quick else (100, 200)
@@ -256,13 +259,14 @@ def _sweeps(res: SectionResult, quick: bool, large: bool) -> None:
     p = _sweep_child(bars, chunked_n, 2 * budget, 2)
     t.add("chunked, workers=2 (budget split per worker)", p["rows"], p["chunks"], fmt_time(p["wall"]),
           fmt_time(p["wall"] / p["rows"]), _mib(p["peak"]), _mib(p["peak"] - p["base"]),
-          _mib(2 * sweep_memory(bars, -(-chunked_n // p["chunks"]))), _mib(2 * budget))
+          _mib(pool_estimate(p, 2)), _mib(2 * budget))
     per_combo = min(c["wall"] / c["rows"], p["wall"] / p["rows"])
     est_s = per_combo * LARGE_COMBINATIONS * bars / 104_816
     t.notes += [f"memory: {c['how']}; 'peak above start' is over the process after imports and a warm-up "
-                "(the budget covers the sweep's arrays; a pool's workers also hold their own imports, ~0.4 GB each)",
+                "(the budget covers the sweep's arrays and, on a pool, its fork server's and workers' libraries)",
                 "estimate: fuzzyvec.sweep.sweep_memory (FIXED_BYTES_PER_BAR × bars + BYTES_PER_BAR_COMBINATION × "
-                "bars × combinations per simulation)",
+                "bars × combinations per simulation); on a pool of w workers w of them plus (w + 1) × WORKER_BYTES "
+                "(the fork server and the workers)",
                 f"default --max-memory on this machine: {_mib(default_memory_budget())} (a quarter of RAM)"]
     res.tables.append(t)
     within = c["peak"] - c["base"] <= budget
@@ -272,20 +276,20 @@ def _sweeps(res: SectionResult, quick: bool, large: bool) -> None:
                fmt_time(per_combo), "info", None)
 
     big = Table(f"The issue's {LARGE_COMBINATIONS:,}-combination sweep over the BTCUSDT 5m year",
-                ["run", "combinations", "chunks", "wall", "peak RSS", "peak above start", "budget"])
+                ["run", "combinations", "chunks", "wall", "peak RSS", "peak above start", "estimate", "budget"])
     if large:
         lb = default_memory_budget()
         log(f"sweep: {LARGE_COMBINATIONS:,} combinations, budget {_mib(lb)}, local pool of 2 (about an hour)")
         g = _sweep_child(104_816, LARGE_COMBINATIONS, lb, 2, timeout=6 * 3600)
         big.add("measured (--large), workers=2", f"{g['rows']:,}", g["chunks"], fmt_time(g["wall"]), _mib(g["peak"]),
-                _mib(g["peak"] - g["base"]), _mib(lb))
+                _mib(g["peak"] - g["base"]), _mib(pool_estimate(g, 2)), _mib(lb))
         res.target(f"{LARGE_COMBINATIONS:,}-combination sweep: wall / peak above start",
                    f"{fmt_time(g['wall'])} / {_mib(g['peak'] - g['base'])}", f"≤ {_mib(lb)}",
                    g["peak"] - g["base"] <= lb)
     else:
         big.add("extrapolated (not run; use --large)", f"{LARGE_COMBINATIONS:,}",
                 f"~{-(-LARGE_COMBINATIONS // -(-chunked_n // c['chunks'])):,} at this budget",
-                f"~{est_s / 3600:,.1f} h", "as the chunked run", "as the chunked run", _mib(budget))
+                f"~{est_s / 3600:,.1f} h", "as the chunked run", "as the chunked run", "—", _mib(budget))
         big.notes.append(f"extrapolation: {fmt_time(per_combo)} per combination (best chunked run above) × "
                          f"{LARGE_COMBINATIONS:,}; the per-chunk memory does not grow with the number of chunks, "
                          "only the result table does (~14 floats per combination)")

@@ -184,8 +184,8 @@ def test_plan_chunks():
     assert plan_chunks(1000, 10, fixed + 100 * per) == [(0, 10)]
     assert plan_chunks(1000, 10, fixed + 3 * per) == [(0, 3), (3, 6), (6, 9), (9, 10)]
     assert plan_chunks(1000, 10, fixed + 4 * per) == [(0, 4), (4, 8), (8, 10)]
-    assert plan_chunks(1000, 10, 2 * (fixed + 5 * per) + 2 * WORKER_BYTES, parallel=2) == [(0, 5), (5, 10)]
-    assert plan_chunks(1000, 10, 2 * (fixed + 5 * per), parallel=2) == [(i, i + 1) for i in range(10)]  # workers' imports first
+    assert plan_chunks(1000, 10, 2 * (fixed + 5 * per) + 3 * WORKER_BYTES, parallel=2) == [(0, 5), (5, 10)]
+    assert plan_chunks(1000, 10, 2 * (fixed + 5 * per) + 2 * WORKER_BYTES, parallel=2) == [(i, i + 1) for i in range(10)]  # fork server + workers first
     assert plan_chunks(1000, 3, 1) == [(0, 1), (1, 2), (2, 3)]  # never an empty chunk
 
 
@@ -220,7 +220,7 @@ def test_ray_sends_shared_inputs_once_per_worker(ray_ex):
 def test_sweep_chunks_on_ray_equal_local(sweep_inputs, ray_ex):
     bars, probs = sweep_inputs
     whole = sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m")
-    budget = 2 * (WORKER_BYTES + FIXED_BYTES_PER_BAR * 1500 + 6 * BYTES_PER_BAR_COMBINATION * 1500)  # 2 workers
+    budget = 3 * WORKER_BYTES + 2 * (FIXED_BYTES_PER_BAR * 1500 + 6 * BYTES_PER_BAR_COMBINATION * 1500)  # 2 workers + fork server
     on_ray = sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m", max_memory=budget, executor=ray_ex)
     assert on_ray.chunks == 4
     assert_frame_equal(on_ray.table, whole.table, check_exact=True)

@@ -27,12 +27,13 @@ touches at the peak: the leg signals (entries and exits, 1 byte per leg each; th
 sequence, 8 bytes per leg), the close per leg (ours, vectorbt's writeable broadcast copy and
 its pandas wrap, 8 bytes per leg each) and vectorbt's placeholder frame of the same shape.
 The stats need no (bars × combinations) arrays (:func:`fuzzyvec.nb.backtest.portfolio_stats_nb`
-walks the order records). It is measured, not derived: the peak resident memory above the
-process's start was 106 bytes per bar and combination for 50, 200 and 400 combinations over
-the 104,816 bars of the bundled BTCUSDT year; the constant adds ~8% margin
-(``benchmarks/bench_scale.py`` prints the estimate next to the measured peak). A sweep on a
-process pool also pays each worker's own imports (:data:`WORKER_BYTES`), so the budget a
-chunk gets is what is left after them, divided among the workers.
+walks the order records). It is measured, not derived: the peak proportional set size above the process's start was
+106-110 bytes per bar and combination for 50 to 400 combinations in one process, and 127 in
+the workers of a pool (52 to 225 combinations per chunk), over the 104,816 bars of the bundled
+BTCUSDT year; the constant covers the larger (``benchmarks/bench_scale.py`` prints the
+estimate next to the measured peak). A sweep on a process pool also pays the libraries of its
+fork server and of each worker (:data:`WORKER_BYTES` each), so the budget a chunk gets is what
+is left after them, divided among the workers.
 """
 
 from __future__ import annotations
@@ -82,12 +83,14 @@ _AGGS = ("max", "min", "mean", "median")
 
 #: Estimated peak bytes per bar and combination of one simulation plus its stats (see the
 #: module docstring; calibrated on the bundled BTCUSDT year).
-BYTES_PER_BAR_COMBINATION = 115
+BYTES_PER_BAR_COMBINATION = 130
 #: Estimated bytes per bar independent of the grid: OHLC, timestamps, probabilities, the
 #: positions of every threshold and vectorbt's index objects.
 FIXED_BYTES_PER_BAR = 200
-#: Resident memory of one worker process of a pool before its first chunk (its imports of
-#: numpy, polars, torch and vectorbt; measured ~360 MiB proportional set size on this machine).
+#: Memory of one process of a pool before its first chunk: its share of the libraries (numpy,
+#: polars, torch, vectorbt) imported by the pool's fork server. A pool of ``w`` workers is
+#: ``w + 1`` such processes (the fork server and its workers together: ~750 MiB proportional set
+#: size for two workers on this machine, 3 × 400 MiB budgeted).
 WORKER_BYTES = 400 * 2**20
 
 
@@ -196,13 +199,13 @@ def sweep_memory(bars: int, combinations: int) -> int:
 def plan_chunks(bars: int, combinations: int, max_memory: int, *, parallel: int = 1) -> list[tuple[int, int]]:
     """Split combinations ``0 .. combinations-1`` into ``[start, stop)`` chunks that fit the budget.
 
-    ``parallel`` chunks may be in memory at once (one per worker process), so each gets
-    ``(max_memory - parallel × WORKER_BYTES) / parallel`` (``parallel=1``: this process,
-    all of ``max_memory``). A chunk has at least one combination, even when one combination
+    ``parallel`` chunks may be in memory at once (one per worker process of a pool, which also
+    has a fork server), so each gets ``(max_memory - (parallel + 1) × WORKER_BYTES) / parallel``
+    (``parallel=1``: this process, all of ``max_memory``). A chunk has at least one combination, even when one combination
     alone is over the budget.
     """
     workers = max(1, parallel)
-    usable = max_memory - (workers * WORKER_BYTES if workers > 1 else 0)
+    usable = max_memory - ((workers + 1) * WORKER_BYTES if workers > 1 else 0)
     per_chunk = usable // workers - FIXED_BYTES_PER_BAR * bars
     size = max(1, per_chunk // max(1, BYTES_PER_BAR_COMBINATION * bars))
     size = min(size, combinations)
@@ -271,7 +274,7 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
         simulations of consecutive combinations; the table is the same.
     executor:
         Runs the chunks (:mod:`fuzzyvec.executors`; default: this process, one after the
-        other). With ``w`` worker processes each chunk gets ``(max_memory - w × WORKER_BYTES) / w``.
+        other). With ``w`` worker processes each chunk gets ``(max_memory - (w + 1) × WORKER_BYTES) / w``.
     on_chunk:
         Called with the number of combinations of each finished chunk (progress bars).
 
