@@ -27,8 +27,8 @@ touches at the peak: the leg signals (entries and exits, 1 byte per leg each; th
 sequence, 8 bytes per leg), the close per leg (ours, vectorbt's writeable broadcast copy and
 its pandas wrap, 8 bytes per leg each) and vectorbt's placeholder frame of the same shape.
 The stats need no (bars × combinations) arrays (:func:`fuzzyvec.nb.backtest.portfolio_stats_nb`
-walks the order records). It is measured, not derived: the peak proportional set size above the process's start was
-106-110 bytes per bar and combination for 50 to 400 combinations in one process, and 127 in
+walks the order records). It is measured, not derived: the peak proportional set size above
+the process's start was 106-110 bytes per bar and combination for 50 to 400 combinations in one process, and 127 in
 the workers of a pool (52 to 225 combinations per chunk), over the 104,816 bars of the bundled
 BTCUSDT year; the constant covers the larger (``benchmarks/bench_scale.py`` prints the
 estimate next to the measured peak). A sweep on a process pool also pays the libraries of its
@@ -201,8 +201,8 @@ def plan_chunks(bars: int, combinations: int, max_memory: int, *, parallel: int 
 
     ``parallel`` chunks may be in memory at once (one per worker process of a pool, which also
     has a fork server), so each gets ``(max_memory - (parallel + 1) × WORKER_BYTES) / parallel``
-    (``parallel=1``: this process, all of ``max_memory``). A chunk has at least one combination, even when one combination
-    alone is over the budget.
+    (``parallel=1``: this process, all of ``max_memory``). A chunk has at least one
+    combination, even when one combination alone is over the budget.
     """
     workers = max(1, parallel)
     usable = max_memory - ((workers + 1) * WORKER_BYTES if workers > 1 else 0)
