@@ -31,9 +31,10 @@ walks the order records). It is measured, not derived: the peak proportional set
 the process's start was 106-110 bytes per bar and combination for 50 to 400 combinations in
 one process, and 127 in the workers of a pool (52 to 225 combinations per chunk), over the
 104,816 bars of the bundled BTCUSDT year; the constant covers the larger
-(``benchmarks/bench_scale.py`` prints the estimate next to the measured peak). A sweep on a process pool also pays the libraries of its
-fork server and of each worker (:data:`WORKER_BYTES` each), so the budget a chunk gets is what
-is left after them, divided among the workers.
+(``benchmarks/bench_scale.py`` prints the estimate next to the measured peak). A sweep on a
+process pool also pays the libraries of its fork server and of each worker
+(:data:`WORKER_BYTES` each), so the budget a chunk gets is what is left after them, divided
+among the workers.
 """
 
 from __future__ import annotations
