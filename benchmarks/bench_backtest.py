@@ -114,7 +114,7 @@ def _plain_vectorbt_call(bars: Any, positions: np.ndarray, cfg: Any, timeframe: 
     import pandas as pd
     import vectorbt as vbt
 
-    from fuzzyvec.backtest import bar_frequency, ohlc_arrays
+    from fuzzyvec.backtest.engine import bar_frequency, ohlc_arrays
 
     index, ohlc = ohlc_arrays({"asset": bars})
     target = np.zeros_like(positions)
@@ -137,7 +137,7 @@ def bench_decide_simulate(res: SectionResult, quick: bool) -> dict[str, Any]:
     import python_loop
 
     import fuzzyvec as fv
-    from fuzzyvec.backtest import resolve_backtest_config
+    from fuzzyvec.backtest.engine import resolve_backtest_config
 
     reps = repeats_for(quick)
     spec = fv.load_strategy(STRATEGY)
@@ -161,7 +161,7 @@ def bench_decide_simulate(res: SectionResult, quick: bool) -> dict[str, Any]:
     t_decide = best_of(lambda: fv.decide(probs, dec), reps)
     t_bt = best_of(lambda: fv.backtest(bars, positions, config=cfg, timeframe="5m"), reps)
 
-    from fuzzyvec.backtest import Columns, bar_frequency, ohlc_arrays, simulate
+    from fuzzyvec.backtest.engine import Columns, bar_frequency, ohlc_arrays, simulate
 
     index, ohlc = ohlc_arrays({"asset": bars})
     cols = Columns.from_configs([cfg], ["asset"], "symbol")
@@ -240,7 +240,7 @@ def bench_decide_simulate(res: SectionResult, quick: bool) -> dict[str, Any]:
     t.add("fuzzyvec: decide + backtest (stats, trades, equity)", fmt_time(t_both), "1.00×", fmt_num(fv_final, 2))
     t.add("  decide (numba kernel)", fmt_time(t_decide), fmt_ratio(t_decide / t_both), "")
     t.add("  backtest (given positions)", fmt_time(t_bt), fmt_ratio(t_bt / t_both), "")
-    t.add("    of which the vectorbt simulation (fuzzyvec.backtest.simulate)", fmt_time(t_sim),
+    t.add("    of which the vectorbt simulation (fuzzyvec.backtest.engine.simulate)", fmt_time(t_sim),
           fmt_ratio(t_sim / t_both), "")
     t.add("fuzzyvec: decide + simulate only (no stats/trades/equity tables)", fmt_time(t_dsim),
           fmt_ratio(t_dsim / t_both), "")

@@ -179,7 +179,7 @@ def bench_indicators(res: SectionResult, quick: bool) -> None:
     import pandas as pd
     import pandas_indicators
 
-    from fuzzyvec.registry import get_indicator_spec, indicator_types
+    from fuzzyvec.strategy.registry import get_indicator_spec, indicator_types
 
     reps = repeats_for(quick)
     bars = chained_bars(10, limit=QUICK_BARS if quick else None)
@@ -284,7 +284,7 @@ def bench_memberships(res: SectionResult, quick: bool) -> None:
         import skfuzzy as skf
 
     import fuzzyvec as fv
-    from fuzzyvec.registry import get_indicator_spec
+    from fuzzyvec.strategy.registry import get_indicator_spec
 
     reps = repeats_for(quick)
     n = 50_000 if quick else 1_000_000

@@ -4,8 +4,8 @@ inference (onnxruntime, CPU) vs torch for the example strategy's MLP and the pri
 - ``fuzzyvec.backtest_predictions`` (SPEC §8) on the bundled BTCUSDT 5m year with a fixed
   pseudo-random prediction file, against ``benchmarks/python_predictions.py`` (the same
   rules as a plain-Python event loop); same final equity (checked to 1e-9).
-- Inference throughput of the exported graphs (``fuzzyvec.onnx.export_onnx``,
-  ``fuzzyvec.price_model.export_price_model``) in onnxruntime against the same networks
+- Inference throughput of the exported graphs (``fuzzyvec.model.onnx.export_onnx``,
+  ``fuzzyvec.model.price.export_price_model``) in onnxruntime against the same networks
   in torch, with the same thread count; outputs checked to agree to 1e-5.
 
 Run: ``python benchmarks/bench_predictions.py [--quick] [--markdown PATH]``.
@@ -234,7 +234,7 @@ def _mlp_case(quick: bool, out_dir: Path) -> dict[str, Any]:
     import torch
 
     import fuzzyvec as fv
-    from fuzzyvec.onnx import _ProbabilityGraph, export_onnx
+    from fuzzyvec.model.onnx import _ProbabilityGraph, export_onnx
 
     spec = fv.load_strategy(STRATEGY)
     data = fv.load_strategy_data(spec, start=QUICK_START if quick else None)
@@ -268,7 +268,7 @@ def _price_case(quick: bool, out_dir: Path) -> dict[str, Any]:
     """A price model trained briefly, its export, and the complete windows of the 5m year."""
     import torch
 
-    from fuzzyvec.price_model import (
+    from fuzzyvec.model.price import (
         complete_windows,
         export_price_model,
         price_feature_array,
@@ -298,7 +298,7 @@ def bench_inference(res: SectionResult, quick: bool) -> None:
     import onnxruntime as ort
     import torch
 
-    from fuzzyvec.onnx import OnnxRunner
+    from fuzzyvec.model.onnx import OnnxRunner
 
     reps = 1 if quick else INFERENCE_REPEATS
     threads = torch.get_num_threads()
@@ -350,7 +350,7 @@ def bench_inference(res: SectionResult, quick: bool) -> None:
                       fmt_sci(d_extra))
             res.target(f"inference {short}: onnxruntime / torch throughput", fmt_ratio(t_torch / t_ort), "info", None)
     t.notes += [
-        "torch: the same network as the exported graph (for the MLP, fuzzyvec.onnx's export module: float64 "
+        "torch: the same network as the exported graph (for the MLP, fuzzyvec.model.onnx's export module: float64 "
         "transform, MLP, softmax), eval mode, torch.inference_mode, the whole batch in one call",
         f"onnxruntime: an InferenceSession of the exported .onnx file with intra_op_num_threads={threads} "
         f"(torch.get_num_threads()), the whole batch in one call; OnnxRunner.run is fuzzyvec's runner (default "

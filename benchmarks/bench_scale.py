@@ -46,9 +46,9 @@ import numpy as np, polars as pl
 cfg = json.loads(sys.argv[1])
 sys.path.insert(0, cfg["bench_dir"])
 from common import realistic_probs
-sw = importlib.import_module("fuzzyvec.sweep")
-from fuzzyvec.config import BacktestConfig, DecisionConfig
-from fuzzyvec.executors import make_executor
+sw = importlib.import_module("fuzzyvec.backtest.sweep")
+from fuzzyvec.strategy.config import BacktestConfig, DecisionConfig
+from fuzzyvec.research.executors import make_executor
 
 bars = pl.read_parquet(cfg["bars_file"]).head(cfg["bars"])
 probs = realistic_probs(bars.height)
@@ -131,7 +131,7 @@ def _mib(x: float) -> str:
 
 
 def _executor_overhead(res: SectionResult, quick: bool) -> None:
-    from fuzzyvec.executors import LocalExecutor, RayExecutor
+    from fuzzyvec.research.executors import LocalExecutor, RayExecutor
 
     n = 50 if quick else 400
     t = Table(f"Executor overhead: {n} trivial tasks (the builtin abs)",
@@ -177,8 +177,8 @@ def _executor_overhead(res: SectionResult, quick: bool) -> None:
 
 def _walk_forward(res: SectionResult, quick: bool) -> None:
     import fuzzyvec as fv
-    from fuzzyvec.executors import LocalExecutor, RayExecutor
-    from fuzzyvec.walkforward import walk_forward
+    from fuzzyvec.research.executors import LocalExecutor, RayExecutor
+    from fuzzyvec.research.walkforward import walk_forward
 
     spec = fv.load_strategy(STRATEGY, warn=False)
     if quick:
@@ -234,8 +234,7 @@ def _walk_forward(res: SectionResult, quick: bool) -> None:
 
 
 def _sweeps(res: SectionResult, quick: bool, large: bool) -> None:
-    from fuzzyvec.executors import default_memory_budget
-    from fuzzyvec.sweep import WORKER_BYTES, sweep_memory
+    from fuzzyvec.backtest.sweep import WORKER_BYTES, default_memory_budget, sweep_memory
 
     def pool_estimate(run: dict[str, Any], workers: int) -> int:  # what plan_chunks budgets: processes + chunks
         return (workers + 1) * WORKER_BYTES + workers * sweep_memory(run["bars"], -(-run["rows"] // run["chunks"]))
@@ -264,7 +263,7 @@ def _sweeps(res: SectionResult, quick: bool, large: bool) -> None:
     est_s = per_combo * LARGE_COMBINATIONS * bars / 104_816
     t.notes += [f"memory: {c['how']}; 'peak above start' is over the process after imports and a warm-up "
                 "(the budget covers the sweep's arrays and, on a pool, its fork server's and workers' libraries)",
-                "estimate: fuzzyvec.sweep.sweep_memory (FIXED_BYTES_PER_BAR × bars + BYTES_PER_BAR_COMBINATION × "
+                "estimate: fuzzyvec.backtest.sweep.sweep_memory (FIXED_BYTES_PER_BAR × bars + BYTES_PER_BAR_COMBINATION × "
                 "bars × combinations per simulation); on a pool of w workers w of them plus (w + 1) × WORKER_BYTES "
                 "(the fork server and the workers)",
                 f"default --max-memory on this machine: {_mib(default_memory_budget())} (a quarter of RAM)"]

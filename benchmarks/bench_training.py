@@ -1,4 +1,4 @@
-"""Training benchmark: ``fuzzyvec.pipeline.fit`` of the example strategy on its bundled data.
+"""Training benchmark: ``fuzzyvec.research.pipeline.fit`` of the example strategy on its bundled data.
 
 Reports the wall time of ``fit`` (features, labels, split, transform, the training loop with
 the strategy's own epochs and early stopping, evaluation), the loop's throughput and the test
@@ -34,7 +34,7 @@ def run(quick: bool = False) -> SectionResult:
     import torch
 
     import fuzzyvec as fv
-    from fuzzyvec.pipeline import fit, prepare_training
+    from fuzzyvec.research.pipeline import fit, prepare_training
 
     res = SectionResult(NAME)
     t_start = time.perf_counter()

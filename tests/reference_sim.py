@@ -1,6 +1,6 @@
 """Independent bar-by-bar reference simulation of SPEC §7 (plain Python: no vectorbt, no numba).
 
-It states the execution rules of :mod:`fuzzyvec.backtest` as a readable event loop; the tests
+It states the execution rules of :mod:`fuzzyvec.backtest.engine` as a readable event loop; the tests
 require vectorbt's equity curve to equal this one to 1e-9.
 
 Rules, for each bar ``i`` in order

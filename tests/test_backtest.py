@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fuzzyvec.backtest import STAT_KEYS, backtest
+from fuzzyvec.backtest.engine import STAT_KEYS, backtest
 from fuzzyvec.errors import DataError, StrategyError
 
 from .reference_sim import simulate

@@ -17,8 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-import fuzzyvec.bundle as bundle_mod
-from fuzzyvec.bundle import (
+import fuzzyvec.model.bundle as bundle_mod
+from fuzzyvec.errors import BundleError
+from fuzzyvec.features.frame import FeatureSchema, FeatureSpec, schema_hash
+from fuzzyvec.features.transform import fit_transform
+from fuzzyvec.model.bundle import (
     CALLER_METADATA_KEYS,
     FORMAT_VERSION,
     ModelBundle,
@@ -27,10 +30,7 @@ from fuzzyvec.bundle import (
     save_bundle,
     save_checkpoint,
 )
-from fuzzyvec.errors import BundleError
-from fuzzyvec.features import FeatureSchema, FeatureSpec, schema_hash
-from fuzzyvec.model import MLP, MLPConfig
-from fuzzyvec.transform import fit_transform
+from fuzzyvec.model.mlp import MLP, MLPConfig
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

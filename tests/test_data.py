@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 import fuzzyvec as fv
-from fuzzyvec.data import describe_data, resample
+from fuzzyvec.data.bars import resample
+from fuzzyvec.data.files import describe_data
 
 from .conftest import SAMPLE_DIR, STRATEGIES_DIR
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 import fuzzyvec as fv
-from fuzzyvec.dataset import build_dataset, split_rows
-from fuzzyvec.strategy_io import strategy_from_dict
+from fuzzyvec.features.dataset import build_dataset, split_rows
+from fuzzyvec.strategy.load import strategy_from_dict
 
 from .conftest import STRATEGIES_DIR
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import fuzzyvec as fv
-from fuzzyvec.config import DecisionConfig
-from fuzzyvec.decision import DecisionState
+from fuzzyvec.backtest.decision import DecisionState
+from fuzzyvec.strategy.config import DecisionConfig
 
 from .conftest import STRATEGIES_DIR
 

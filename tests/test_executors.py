@@ -18,18 +18,19 @@ import yaml
 from polars.testing import assert_frame_equal
 
 import fuzzyvec as fv
-from fuzzyvec.errors import StrategyError, UsageError
-from fuzzyvec.executors import LocalExecutor, make_executor, parse_memory, run_tasks
-from fuzzyvec.run import main
-from fuzzyvec.search import search
-from fuzzyvec.sweep import (
+from fuzzyvec.backtest.sweep import (
     BYTES_PER_BAR_COMBINATION,
     FIXED_BYTES_PER_BAR,
     WORKER_BYTES,
+    parse_memory,
     plan_chunks,
     sweep,
 )
-from fuzzyvec.walkforward import walk_forward
+from fuzzyvec.errors import StrategyError, UsageError
+from fuzzyvec.research.executors import LocalExecutor, make_executor, run_tasks
+from fuzzyvec.research.search import search
+from fuzzyvec.research.walkforward import walk_forward
+from fuzzyvec.run import main
 
 from .conftest import STRATEGIES_DIR
 from .test_sweep import BACKTEST, DECISIONS, GRID, N_COMBOS, synthetic_probs
@@ -52,7 +53,7 @@ SPACE = {
 def ray_ex():
     """A local Ray cluster with 2 CPUs for this module, shut down afterwards."""
     ray = pytest.importorskip("ray")
-    from fuzzyvec.executors import RayExecutor
+    from fuzzyvec.research.executors import RayExecutor
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
@@ -316,7 +317,7 @@ def test_search_space_errors_name_the_file_and_key(strategy_file, tmp_path):
 
 
 def fv_space(mapping, raw):
-    from fuzzyvec.search_space import load_space
+    from fuzzyvec.research.space import load_space
 
     return load_space(mapping, raw)
 

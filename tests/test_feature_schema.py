@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 import fuzzyvec as fv
-from fuzzyvec.features import compare_names, parse_feature_name, schema_hash
-from fuzzyvec.strategy_io import strategy_from_dict
+from fuzzyvec.features.frame import compare_names, parse_feature_name, schema_hash
+from fuzzyvec.strategy.load import strategy_from_dict
 
 from .conftest import STRATEGIES_DIR
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from numba.core.caching import FunctionCache
 from numba.core.registry import CPUDispatcher
 
-from fuzzyvec.registry import get_indicator_spec, indicator_types
+from fuzzyvec.strategy.registry import get_indicator_spec, indicator_types
 
 RTOL = 1e-9
 DATASETS = ("eurusd_arrays", "btc_arrays")
@@ -38,7 +38,7 @@ NB_MODULES = ("ma", "momentum", "volatility", "trend", "volume")
 
 
 def run(type_: str, arrays: dict[str, np.ndarray], **params) -> tuple[np.ndarray, ...]:
-    """Call the registered kernel the way :mod:`fuzzyvec.indicators` does (source = close)."""
+    """Call the registered kernel the way :mod:`fuzzyvec.features.indicators` does (source = close)."""
     spec = get_indicator_spec(type_)
     p = spec.resolve_params(params)
     inputs = [arrays["close" if name == "source" else name] for name in spec.inputs]

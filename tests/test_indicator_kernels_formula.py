@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 from fuzzyvec.nb.volatility import atr_1d_nb
-from fuzzyvec.registry import get_indicator_spec
+from fuzzyvec.strategy.registry import get_indicator_spec
 
 from .test_indicator_kernels import assert_matches, bars, run
 

@@ -16,9 +16,9 @@ import pytest
 from numba import njit
 
 import fuzzyvec as fv
-from fuzzyvec.lookahead import check_lookahead
-from fuzzyvec.registry import get_indicator_spec, register_indicator, unregister_indicator
-from fuzzyvec.strategy_io import strategy_from_dict
+from fuzzyvec.research.lookahead import check_lookahead
+from fuzzyvec.strategy.load import strategy_from_dict
+from fuzzyvec.strategy.registry import get_indicator_spec, register_indicator, unregister_indicator
 
 from .conftest import REPO_ROOT, STRATEGIES_DIR
 
@@ -76,7 +76,7 @@ def test_truncation_changes_nothing_exactly_at_hour_boundaries(eth_q1_data):
     spec = strategy_from_dict(all_indicator_strategy())
     full = fv.build_features(spec, eth_q1_data)
     names = list(fv.resolve_features(spec).names)
-    from fuzzyvec.data import truncate_data
+    from fuzzyvec.data.files import truncate_data
 
     for cut in ("2023-01-20 10:55", "2023-01-20 10:50", "2023-01-20 11:00"):
         ts = pl.Series([cut]).str.to_datetime(time_zone="UTC")[0]
@@ -139,7 +139,7 @@ def _centred_sma_nb(x, period):
 
 @pytest.fixture()
 def leaky_indicator():
-    from fuzzyvec.registry import Param
+    from fuzzyvec.strategy.registry import Param
 
     register_indicator("centred_sma", _centred_sma_nb, inputs=("source",),
                        params=(Param("period", int, 5, min=3),), lookback=lambda p: p["period"] // 2)
@@ -161,7 +161,8 @@ def test_leaky_user_indicator_is_caught(leaky_indicator, eth_q1_data):
     assert all(r["max_abs_diff"] == float("inf") for r in report.offending)  # a value became NaN
 
 
-FEATURE_MODULES = ("features", "indicators", "membership", "registry", "data", "summary", "lookahead",
+FEATURE_MODULES = ("features/frame", "features/indicators", "features/membership", "features/warmup",
+                   "features/summary", "strategy/registry", "data/bars", "data/files", "research/lookahead",
                    "nb/sources", "nb/ma", "nb/momentum", "nb/volatility", "nb/trend", "nb/volume",
                    "nb/membership")
 
@@ -201,7 +202,7 @@ LEAKY_PLUGIN = '''
 import numpy as np
 from numba import njit
 from fuzzyvec import register_indicator
-from fuzzyvec.registry import Param
+from fuzzyvec.strategy.registry import Param
 
 
 @njit(cache=False)

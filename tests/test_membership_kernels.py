@@ -15,7 +15,7 @@ from fuzzyvec.nb.membership import (
     trapezoidal_1d_nb,
     triangular_1d_nb,
 )
-from fuzzyvec.registry import MEMBERSHIPS, get_membership_spec
+from fuzzyvec.strategy.registry import MEMBERSHIPS, get_membership_spec
 
 TOL = 1e-12
 SETTINGS = settings(max_examples=50, deadline=None)
@@ -295,7 +295,7 @@ def test_two_thread_split_equals_the_single_kernel(mtype, params):
     """Inputs at or above SPLIT_MIN are computed in chunks by two threads: bit-identical results."""
     import importlib
 
-    wrapper = importlib.import_module("fuzzyvec.membership")
+    wrapper = importlib.import_module("fuzzyvec.features.membership")
 
     rng = np.random.default_rng(5)
     kernel = get_membership_spec(mtype).kernel_function()

@@ -14,18 +14,23 @@ from sklearn import metrics as skm
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from fuzzyvec.bundle import load_checkpoint, save_checkpoint
-from fuzzyvec.config import Architecture, EarlyStopping, ModelTraining
-from fuzzyvec.features import FeatureSchema, FeatureSpec
-from fuzzyvec.metrics import (
+from fuzzyvec.features.frame import FeatureSchema, FeatureSpec
+from fuzzyvec.features.transform import FeatureTransform, fit_transform
+from fuzzyvec.model.bundle import load_checkpoint, save_checkpoint
+from fuzzyvec.model.metrics import (
     class_balance,
     classification_metrics,
     confusion_matrix,
     precision_recall_f1,
 )
-from fuzzyvec.model import MLP, MLPConfig
-from fuzzyvec.train import build_optimizer, evaluate_model, inverse_frequency_weights, train_model
-from fuzzyvec.transform import FeatureTransform, fit_transform
+from fuzzyvec.model.mlp import MLP, MLPConfig
+from fuzzyvec.model.train import (
+    build_optimizer,
+    evaluate_model,
+    inverse_frequency_weights,
+    train_model,
+)
+from fuzzyvec.strategy.config import Architecture, EarlyStopping, ModelTraining
 
 N_FEATURES = 6
 

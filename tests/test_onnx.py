@@ -17,8 +17,7 @@ import torch
 
 import fuzzyvec as fv
 from fuzzyvec.errors import BundleError
-from fuzzyvec.nb.windows import complete_rows_nb, minmax_normalize_1d_nb, rolling_minmax_1d_nb
-from fuzzyvec.onnx import (
+from fuzzyvec.model.onnx import (
     PRICE_FEATURE_NAMES,
     IncompatibleModelError,
     ModelRegistry,
@@ -26,7 +25,7 @@ from fuzzyvec.onnx import (
     export_onnx,
     read_model_metadata,
 )
-from fuzzyvec.price_model import (
+from fuzzyvec.model.price import (
     PriceModel,
     PriceModelConfig,
     complete_windows,
@@ -35,6 +34,7 @@ from fuzzyvec.price_model import (
     price_features,
     price_windows,
 )
+from fuzzyvec.nb.windows import complete_rows_nb, minmax_normalize_1d_nb, rolling_minmax_1d_nb
 
 from .conftest import STRATEGIES_DIR
 

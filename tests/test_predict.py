@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 import torch
 
-from fuzzyvec.bundle import save_bundle
 from fuzzyvec.errors import SchemaMismatchError
-from fuzzyvec.predict import predict_proba
+from fuzzyvec.model.bundle import save_bundle
+from fuzzyvec.model.predict import predict_proba
 
 from .test_bundle import make_bundle
 

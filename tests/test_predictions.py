@@ -1,7 +1,7 @@
 """External predictions (SPEC §8): loading, validation, the backtest against a reference.
 
 Random prediction files over the bundled 5m bars are simulated by vectorbt
-(:func:`fuzzyvec.predictions.backtest_predictions`) and by the plain-Python reference in
+(:func:`fuzzyvec.backtest.predictions.backtest_predictions`) and by the plain-Python reference in
 ``tests/reference_predictions.py``: equity curves agree to 1e-9 and every trade agrees.
 Hand-computed cases on tiny synthetic bars pin the rules; every bad-file case must raise a
 ``DataError`` naming the file, the row and the timestamp.
@@ -16,13 +16,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fuzzyvec.errors import DataError
-from fuzzyvec.predictions import (
+from fuzzyvec.backtest.predictions import (
     backtest_predictions,
     load_predictions,
     predictions_from_probs,
     write_predictions_csv,
 )
+from fuzzyvec.errors import DataError
 
 from .reference_predictions import simulate_predictions
 
@@ -276,7 +276,7 @@ def test_to_json_is_serialisable_and_has_the_stats():
 
 def test_stats_frame_value_path_matches_the_portfolio_path():
     # backtest.stats_frame(value=...) with the portfolio's own value gives the default stats.
-    from fuzzyvec.backtest import Columns, ohlc_arrays, stats_frame
+    from fuzzyvec.backtest.engine import Columns, ohlc_arrays, stats_frame
 
     bars = make_bars([(100, 101, 99, 100.5), (100.5, 101.5, 99.5, 101), (101, 102, 100, 100.2),
                       (100.2, 100.8, 99.9, 100.4)])

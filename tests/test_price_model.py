@@ -11,12 +11,11 @@ import polars as pl
 import pytest
 import torch
 
+from fuzzyvec.backtest.predictions import PREDICTION_COLUMNS, backtest_price_model, load_predictions
 from fuzzyvec.errors import DataError
-from fuzzyvec.onnx import IncompatibleModelError, ModelRegistry
-from fuzzyvec.predictions import PREDICTION_COLUMNS, load_predictions
-from fuzzyvec.price_model import (
+from fuzzyvec.model.onnx import IncompatibleModelError, ModelRegistry
+from fuzzyvec.model.price import (
     PRICE_FEATURE_NAMES,
-    backtest_price_model,
     export_price_model,
     price_feature_array,
     price_features,

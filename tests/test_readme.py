@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzyvec.backtest import STAT_KEYS
+from fuzzyvec.backtest.engine import STAT_KEYS
 from fuzzyvec.run import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]

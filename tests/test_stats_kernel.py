@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import fuzzyvec as fv
-from fuzzyvec.backtest import Columns, ohlc_arrays, resolve_backtest_config, simulate
+from fuzzyvec.backtest.engine import Columns, ohlc_arrays, resolve_backtest_config, simulate
 from fuzzyvec.nb.backtest import STATS_FIELDS, portfolio_stats_nb, value_stats_nb
 
 FREQ = timedelta(minutes=5)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import fuzzyvec as fv
-from fuzzyvec.strategy_io import StrategyWarning, strategy_from_dict, strategy_warnings
+from fuzzyvec.strategy.load import StrategyWarning, strategy_from_dict, strategy_warnings
 
 from .conftest import STRATEGIES_DIR
 

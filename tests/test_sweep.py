@@ -9,11 +9,11 @@ import plotly.graph_objects as go
 import polars as pl
 import pytest
 
-from fuzzyvec.backtest import backtest
-from fuzzyvec.config import BacktestConfig, DecisionConfig
-from fuzzyvec.decision import decide
+from fuzzyvec.backtest.decision import decide
+from fuzzyvec.backtest.engine import backtest
+from fuzzyvec.backtest.sweep import SWEEP_METRICS, sweep
 from fuzzyvec.errors import StrategyError
-from fuzzyvec.sweep import SWEEP_METRICS, sweep
+from fuzzyvec.strategy.config import BacktestConfig, DecisionConfig
 
 N_BARS = 2000
 GRID = {

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import fuzzyvec as fv
-from fuzzyvec.config import WalkForward
-from fuzzyvec.walkforward import make_folds, run_fold, walk_forward
+from fuzzyvec.research.walkforward import make_folds, run_fold, walk_forward
+from fuzzyvec.strategy.config import WalkForward
 
 from .conftest import STRATEGIES_DIR
 from .test_cli import run_cli

@@ -9,8 +9,8 @@ import polars as pl
 import yaml
 
 import fuzzyvec as fv
-from fuzzyvec.strategy_io import strategy_from_dict
-from fuzzyvec.warmup import convergence_bars, warmup_check, warmup_warnings
+from fuzzyvec.features.warmup import convergence_bars, warmup_check, warmup_warnings
+from fuzzyvec.strategy.load import strategy_from_dict
 
 from .conftest import STRATEGIES_DIR
 

@@ -20,59 +20,59 @@ from typing import Any
 # These four functions share their name with their module; importing them eagerly keeps
 # ``fv.backtest`` / ``fv.sweep`` / ``fv.membership`` / ``fv.search`` the functions even after the
 # submodules are imported. The modules themselves are light (vectorbt and numba load on first call).
-from .backtest import BacktestResult, backtest
+from .backtest.engine import BacktestResult, backtest
+from .backtest.sweep import SweepResult, sweep
 from .errors import BundleError, DataError, FuzzyvecError, SchemaMismatchError, StrategyError
-from .membership import membership
-from .search import SearchResult, search
-from .sweep import SweepResult, sweep
+from .features.membership import membership
+from .research.search import SearchResult, search
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it (imported lazily)
 _LAZY: dict[str, str] = {
-    "load_strategy": "strategy_io",
-    "Strategy": "strategy",
-    "load_ohlcv": "data",
-    "load_strategy_data": "data",
-    "resample": "data",
-    "sample_data_dir": "data",
-    "resolve_features": "features",
-    "build_features": "features",
-    "select_features": "features",
-    "FeatureSchema": "features",
-    "compute_indicator": "indicators",
-    "register_indicator": "registry",
-    "indicator_types": "registry",
-    "strategy_summary": "summary",
-    "make_labels": "labels",
-    "fit": "pipeline",
-    "evaluate": "pipeline",
-    "ModelBundle": "bundle",
-    "load_bundle": "bundle",
-    "save_bundle": "bundle",
-    "predict_proba": "predict",
-    "decide": "decision",
-    "decide_step": "decision",
-    "check_lookahead": "lookahead",
-    "backtest_predictions": "predictions",
-    "load_predictions": "predictions",
-    "export_onnx": "onnx",
-    "OnnxRunner": "onnx",
-    "ModelRegistry": "onnx",
-    "IncompatibleModelError": "onnx",
-    "price_features": "price_model",
-    "price_windows": "price_model",
-    "train_price_model": "price_model",
-    "export_price_model": "price_model",
-    "backtest_price_model": "price_model",
-    "price_model_predictions": "price_model",
-    "predictions_from_probs": "predictions",
-    "write_predictions_csv": "predictions",
-    "walk_forward": "walkforward",
-    "make_executor": "executors",
-    "run_batch": "batch",
-    "warmup_check": "warmup",
-    "unregister_indicator": "registry",
+    "load_strategy": "strategy.load",
+    "Strategy": "strategy.grammar",
+    "load_ohlcv": "data.bars",
+    "load_strategy_data": "data.files",
+    "resample": "data.bars",
+    "sample_data_dir": "data.files",
+    "resolve_features": "features.frame",
+    "build_features": "features.frame",
+    "select_features": "features.frame",
+    "FeatureSchema": "features.frame",
+    "compute_indicator": "features.indicators",
+    "register_indicator": "strategy.registry",
+    "indicator_types": "strategy.registry",
+    "strategy_summary": "features.summary",
+    "make_labels": "features.labels",
+    "fit": "research.pipeline",
+    "evaluate": "research.pipeline",
+    "ModelBundle": "model.bundle",
+    "load_bundle": "model.bundle",
+    "save_bundle": "model.bundle",
+    "predict_proba": "model.predict",
+    "decide": "backtest.decision",
+    "decide_step": "backtest.decision",
+    "check_lookahead": "research.lookahead",
+    "backtest_predictions": "backtest.predictions",
+    "load_predictions": "backtest.predictions",
+    "export_onnx": "model.onnx",
+    "OnnxRunner": "model.onnx",
+    "ModelRegistry": "model.onnx",
+    "IncompatibleModelError": "model.onnx",
+    "price_features": "model.price",
+    "price_windows": "model.price",
+    "train_price_model": "model.price",
+    "export_price_model": "model.price",
+    "backtest_price_model": "backtest.predictions",
+    "price_model_predictions": "model.price",
+    "predictions_from_probs": "backtest.predictions",
+    "write_predictions_csv": "backtest.predictions",
+    "walk_forward": "research.walkforward",
+    "make_executor": "research.executors",
+    "run_batch": "research.batch",
+    "warmup_check": "features.warmup",
+    "unregister_indicator": "strategy.registry",
 }
 
 __all__ = [

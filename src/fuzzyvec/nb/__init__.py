@@ -7,6 +7,6 @@ Rules for this sub-package (ARCHITECTURE.md, house rule 1):
 - no polars, pandas, pydantic or torch imports;
 - each docstring names the reference definition the kernel matches, and a test checks it.
 
-Modules are imported on first use by :mod:`fuzzyvec.registry`, so importing this package is
+Modules are imported on first use by :mod:`fuzzyvec.strategy.registry`, so importing this package is
 cheap.
 """

@@ -7,7 +7,7 @@
    decision code may import this module (a test checks the imports).
 
 Class codes are plain int literals here: BUY = 0, HOLD = 1, SELL = 2, and -1 for "no label".
-The single definition of the class encoding is ``fuzzyvec.labels`` (``BUY, HOLD, SELL``); keep
+The single definition of the class encoding is ``fuzzyvec.features.labels`` (``BUY, HOLD, SELL``); keep
 the literals below in step with it. Label arrays are int8.
 """
 

@@ -2,9 +2,9 @@
 
 One kernel per membership type, one implementation (there is no separate scalar path: a
 scalar is a length-1 array). Every kernel takes ``x`` (float64, 1-D) and ``p`` (float64,
-1-D parameters in :data:`fuzzyvec.registry.MEMBERSHIPS` order) and returns float64 values in
+1-D parameters in :data:`fuzzyvec.strategy.registry.MEMBERSHIPS` order) and returns float64 values in
 [0, 1]; a NaN input gives a NaN output. Parameters are validated at load time by
-:meth:`fuzzyvec.registry.MembershipSpec.validate`, not here.
+:meth:`fuzzyvec.strategy.registry.MembershipSpec.validate`, not here.
 
 Reference: scikit-fuzzy 0.5 ``trimf``, ``trapmf``, ``gaussmf``, ``sigmf(x, center, slope)``
 and ``gbellmf``; the results agree to 1e-12 (in practice to an ulp or two) away from the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-#: integer codes for :func:`price_source_1d_nb`, in :data:`fuzzyvec.registry.SOURCES` order
+#: integer codes for :func:`price_source_1d_nb`, in :data:`fuzzyvec.strategy.registry.SOURCES` order
 SOURCE_CODES = {"close": 0, "open": 1, "high": 2, "low": 3, "volume": 4, "hl2": 5, "hlc3": 6, "ohlc4": 7}
 
 

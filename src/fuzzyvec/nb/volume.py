@@ -4,7 +4,7 @@ rolling VWAP, Chaikin money flow and the volume ratio.
 Rolling volume sums that can legitimately be zero (a window of zero-volume bars) are
 detected exactly by counting the run of zero-volume bars, never by comparing a running sum
 (which keeps rounding residue) with zero. Volumes are assumed non-negative, as
-:func:`fuzzyvec.data.load_ohlcv` guarantees.
+:func:`fuzzyvec.data.bars.load_ohlcv` guarantees.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def complete_rows_nb(features, window):
     """Flag the sequences of ``window`` consecutive rows that contain no NaN.
 
     Reference: ``~np.isnan(sliding_window_view(features, (window, k))).any(axis=(-1, -2, -3))``
-    (the NaN test of every zero-copy window of :func:`fuzzyvec.price_model.price_windows`),
+    (the NaN test of every zero-copy window of :func:`fuzzyvec.model.price.price_windows`),
     computed in O(n·k) with a running count of incomplete rows.
 
     Parameters

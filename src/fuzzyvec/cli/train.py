@@ -1,0 +1,174 @@
+"""``train``, ``backtest`` and ``demo``: train a bundle, backtest it, write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..report.console import print_table
+from .common import OK, add_common, epoch_bar, say
+
+__all__ = ['STAT_ROWS', 'cmd_backtest', 'cmd_demo', 'cmd_train', 'print_stats', 'register']
+
+
+def _metrics_rows(metrics: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for split in ("train", "validation", "test"):
+        m = metrics.get(split) or {}
+        rows.append([split, m.get("n", 0), m.get("loss"), m.get("accuracy"), m.get("precision_macro"),
+                     m.get("recall_macro"), m.get("f1_macro"), m.get("f1_weighted")])
+    return rows
+
+
+def _print_training(bundle: Any) -> None:
+    m = bundle.metrics
+    print_table(_metrics_rows(m), ["split", "rows", "loss", "accuracy", "precision (macro)",
+                                          "recall (macro)", "F1 (macro)", "F1 (weighted)"])
+    cm = (m.get("test") or {}).get("confusion_matrix")
+    if cm:
+        print("\ntest confusion matrix (rows: true, columns: predicted)")
+        print_table([[n, *row] for n, row in zip(("BUY", "HOLD", "SELL"), cm, strict=True)],
+                           ["", "BUY", "HOLD", "SELL"])
+    print(f"\nepochs run: {m.get('epochs_run')}, best epoch: {m.get('best_epoch')}, "
+          f"stopped early: {m.get('stopped_early')}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..data.files import load_strategy_data
+    from ..research.pipeline import fit_and_save, prepare_training
+    from ..strategy.load import load_strategy
+
+    spec = load_strategy(args.strategy, warn=False)
+    data = load_strategy_data(spec, data_dir=args.data, start=args.start, end=args.end)
+    if args.dry_run:
+        ts = prepare_training(spec, data)
+        summary = ts.dataset.summary()
+        out = {"strategy": spec.name, "features": list(ts.dataset.schema.names),
+               "feature_count": len(ts.dataset.schema), "labels": spec.training.labels.model_dump(mode="json"),
+               "split": summary, "epochs": args.epochs or spec.model.training.epochs,
+               "seed": spec.model.training.seed if args.seed is None else args.seed}
+        if args.json:
+            print(json.dumps(out, indent=2, default=str))
+            return OK
+        print(f"would train {spec.name}: {len(ts.dataset.schema)} features, labels "
+              f"{spec.training.labels.source} {out['labels']}, {out['epochs']} epochs, seed {out['seed']}")
+        print_table([[s, summary[s]["rows"], summary[s]["start"], summary[s]["end"],
+                             *summary[s]["class_counts"].values()] for s in ("train", "validation", "test")],
+                           ["split", "rows", "start", "end", "BUY", "HOLD", "SELL"])
+        print(f"dropped rows: {summary['dropped']}; embargo {summary['embargo_bars']} bars between splits")
+        print("features: " + ", ".join(ts.dataset.schema.names))
+        return OK
+    epochs = args.epochs or spec.model.training.epochs
+    bar, on_epoch = epoch_bar(args, epochs)
+    try:
+        bundle = fit_and_save(spec, data, models_dir=args.models_dir, resume=args.resume, epochs=args.epochs,
+                              seed=args.seed, on_epoch=on_epoch)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps({"bundle": str(bundle.path), "metrics": {k: bundle.metrics[k] for k in
+                                                                   ("test", "validation", "train", "best_epoch",
+                                                                    "epochs_run", "stopped_early")}},
+                         indent=2, default=str))
+        return OK
+    print(f"trained {spec.name}: bundle written to {bundle.path}")
+    _print_training(bundle)
+    return OK
+
+
+STAT_ROWS = (
+    ("total return", "total_return"), ("CAGR", "cagr"), ("Sharpe", "sharpe"), ("Sortino", "sortino"),
+    ("Calmar", "calmar"), ("max drawdown", "max_drawdown"), ("max drawdown duration", "max_drawdown_duration"),
+    ("win rate", "win_rate"), ("profit factor", "profit_factor"), ("expectancy", "expectancy"),
+    ("trades", "trades"), ("exposure", "exposure"), ("fees paid", "fees_paid"),
+    ("buy and hold return", "buy_and_hold_return"), ("final equity", "final_equity"),
+)
+
+
+def print_stats(metrics: dict[str, dict[str, Any]]) -> None:
+    syms = list(metrics)
+    print_table([[label, *(metrics[s].get(key) for s in syms)] for label, key in STAT_ROWS],
+                       ["metric", *syms])
+
+
+def _run_backtest(args: argparse.Namespace, spec: Any, *, title: str) -> int:
+    from ..data.files import load_strategy_data
+    from ..model.bundle import load_bundle
+    from ..research.batch import backtest_start, write_run
+    from ..research.pipeline import evaluate, fit
+
+    data = load_strategy_data(spec, data_dir=args.data, end=args.end)
+    trained_here = args.model is None
+    if trained_here:
+        say(args, f"training {spec.name} (no --model given) ...")
+        epochs = spec.model.training.epochs
+        bar, on_epoch = epoch_bar(args, epochs)
+        try:
+            train_data = data if args.start is None else load_strategy_data(
+                spec, data_dir=args.data, end=args.start)
+            bundle = fit(spec, train_data, on_epoch=on_epoch)
+        finally:
+            bar.close()
+    else:
+        bundle = load_bundle(args.model)
+    start, period = backtest_start(bundle, args.start)
+    say(args, f"backtesting {spec.name} on {period} ...")
+    ev = evaluate(spec, bundle, data, start=start, end=args.end)
+    root = Path(args.out) if args.out else Path("runs") / spec.name
+    folder, summary = write_run(spec, bundle, ev, root=root, trained=trained_here)
+    metrics = summary["backtest"]
+    if args.json:
+        print(json.dumps({"run": str(folder), **summary}, indent=2, default=str))
+        return OK
+    print(f"\n{title}: {spec.name}, {summary['period_start']} .. {summary['period_end']}")
+    print_stats(metrics)
+    test = bundle.metrics.get("test") or {}
+    if test.get("accuracy") is not None:
+        print(f"\nmodel test accuracy {test['accuracy']:.3f}, macro F1 {test.get('f1_macro', float('nan')):.3f}")
+    print(f"\nwrote {folder}/ (report.html, metrics.json, trades.csv, equity.csv"
+          f"{', bundle/' if trained_here else ''})")
+    return OK
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from ..strategy.load import load_strategy
+
+    return _run_backtest(args, load_strategy(args.strategy, warn=False), title="backtest")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The demo: the bundled multi-timeframe strategy, features -> training -> backtest -> report."""
+    from ..strategy.bundled import bundled_strategy
+    from ..strategy.load import load_strategy
+
+    path = bundled_strategy()
+    spec = load_strategy(path, warn=False)
+    say(args, f"fuzzyvec demo: {path.name} ({spec.description})",
+         f"symbols {', '.join(spec.symbols)}, timeframes {', '.join(spec.timeframes)}, "
+         f"{len(spec.nn_inputs)} inputs; bundled real data")
+    ns = argparse.Namespace(**{**vars(args), "model": None})
+    return _run_backtest(ns, spec, title="demo backtest")
+
+
+def register(sub: Any) -> None:
+    """Add this group's sub-commands to the ``python -m fuzzyvec.run`` parser."""
+    p = sub.add_parser("train", help="train the strategy's model and write a bundle")
+    p.add_argument("strategy", metavar="FILE")
+    p.add_argument("--epochs", type=int, metavar="N", help="override model.training.epochs")
+    p.add_argument("--seed", type=int, metavar="N", help="override model.training.seed (default 42)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this strategy")
+    p.add_argument("--dry-run", action="store_true", help="show features, labels and split sizes; do not train")
+    add_common(p, models=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("backtest", help="backtest a model (training one first when --model is not given)")
+    p.add_argument("strategy", metavar="FILE")
+    p.add_argument("--model", metavar="DIR", help="a bundle folder from `train`")
+    add_common(p, out=True)
+    p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("demo", help="run the demo on the bundled data (same as no command)")
+    add_common(p, dates=True, out=True)
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,74 @@
+"""One search candidate: validate, look-ahead-check, walk-forward and score it.
+
+The task every search algorithm runs (:func:`fuzzyvec.research.search.search` on an executor,
+:mod:`fuzzyvec.research.tune` as a Ray Tune trial), kept apart from both so neither imports the
+other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import FuzzyvecError, StrategyError
+from .space import apply_overrides
+
+__all__ = ["OOS_COLUMNS", "CandidateInputs", "evaluate_candidate"]
+
+OOS_COLUMNS = ("oos_total_return", "oos_cagr", "oos_sharpe", "oos_calmar", "oos_max_drawdown")
+
+
+@dataclass(frozen=True)
+class CandidateInputs:
+    """What every candidate task reads (sent to each worker once)."""
+
+    base: dict[str, Any]
+    source: str
+    data: Any  # {symbol: {timeframe: bars}}
+    objective: str
+    lookahead_cuts: int
+
+
+
+
+def _score(metrics: Mapping[str, Mapping[str, Any]], key: str) -> float | None:
+    vals = [m.get(key) for m in metrics.values()]
+    if not vals or any(v is None or not math.isfinite(v) for v in vals):
+        return None
+    return float(sum(vals) / len(vals))
+
+
+def evaluate_candidate(inp: CandidateInputs, item: tuple[int, dict[str, Any]]) -> dict[str, Any]:
+    """Executor task: validate, look-ahead-check, walk-forward and score one candidate."""
+    from ..strategy.load import strategy_from_dict
+    from .lookahead import check_lookahead
+    from .walkforward import walk_forward
+
+    trial, overrides = item
+    row: dict[str, Any] = {"trial": trial, "status": "ok", "objective": None, **dict.fromkeys(OOS_COLUMNS),
+                           "folds": None, "error": None}
+    raw = apply_overrides(inp.base, overrides)
+    try:
+        spec = strategy_from_dict(raw, source=f"{inp.source} (trial {trial})")
+    except StrategyError as exc:
+        return {**row, "status": "invalid", "error": str(exc)}
+    try:
+        report = check_lookahead(spec, inp.data, cuts=inp.lookahead_cuts)
+        if not report.clean:
+            cols = sorted({r["column"] for r in report.offending})
+            return {**row, "status": "lookahead", "error": f"features change when future bars are removed: {cols}"}
+        wf = walk_forward(spec, inp.data)
+    except FuzzyvecError as exc:
+        return {**row, "status": "error", "error": str(exc)}
+    except (ArithmeticError, RuntimeError, ValueError) as exc:  # e.g. a candidate whose training diverges
+        return {**row, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
+    oos = wf.metrics["out_of_sample"]
+    row.update({c: _score(oos, c.removeprefix("oos_")) for c in OOS_COLUMNS})
+    row["objective"] = row[inp.objective]
+    row["folds"] = wf.metrics["folds"]
+    if row["objective"] is None:
+        row.update(status="unscored", error=f"{inp.objective} is undefined for this candidate's out-of-sample "
+                                            "equity (a flat curve: no trades)")
+    return row

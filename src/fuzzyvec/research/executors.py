@@ -1,0 +1,303 @@
+"""One executor interface for work that fans out: sweep chunks, walk-forward folds, batch runs, search.
+
+Two executors, one contract (SPEC §13):
+
+``local`` (default)
+    A process pool on this machine. ``workers=1`` runs every task in this process, in order
+    (deterministic, debuggable, no pickling). With ``workers > 1`` the pool's processes come
+    from a ``forkserver`` (fresh processes: a fork of a process that already ran torch or numba
+    threads is not safe). The inputs every task shares (bars, feature frames, the strategy) are
+    pickled ONCE and handed to each worker process once, through the pool's initializer; a task
+    itself only carries its small item (a fold, a chunk of combinations, a candidate).
+
+``ray``
+    Ray tasks on the cluster named by ``RAY_ADDRESS`` (or ``address=``), else on a local
+    cluster started for the run (dashboard off, ``num_cpus=workers``) and shut down by
+    :meth:`RayExecutor.close`. A cluster that is already initialised in this process is used as
+    is. Shared inputs go into the object store once (``ray.put``); each worker process fetches
+    and unpickles them once and keeps them for the other tasks of the same map.
+
+Both return results in the order of the items, so a result never depends on the executor or
+on the number of workers (each task is a pure function of its shared inputs and its item;
+training is seeded and single-threaded). Task functions must be importable module-level
+functions: ``fn(shared, item)`` when ``shared`` is given, ``fn(item)`` otherwise.
+
+>>> with make_executor("local", workers=2) as ex:          # doctest: +SKIP
+...     results = list(ex.map(score, candidates, shared=data))
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from ..errors import FuzzyvecError, UsageError
+
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "LocalExecutor",
+    "RayExecutor",
+    "make_executor",
+    "require_ray",
+    "run_tasks",
+]
+
+#: names accepted by :func:`make_executor` and ``--executor``
+EXECUTORS = ("local", "ray")
+
+RAY_HINT = 'pip install "fuzzyvec[ray]" (installs the tested ray[tune]==2.60.0)'
+
+_NO_SHARED: Any = object()
+
+
+class Executor:
+    """Runs ``fn`` over items and yields the results in item order.
+
+    Attributes
+    ----------
+    name:
+        ``"local"`` or ``"ray"``.
+    workers:
+        How many tasks run at once (for Ray: the CPUs of the cluster).
+    """
+
+    name = "base"
+    workers = 1
+
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, shared: Any = _NO_SHARED) -> Iterator[Any]:
+        """Yield ``fn(shared, item)`` (or ``fn(item)`` without ``shared``) for each item, in order.
+
+        Parameters
+        ----------
+        fn:
+            A module-level function (it is sent to other processes by reference).
+        items:
+            The per-task arguments; keep them small.
+        shared:
+            Inputs every task reads (bars, frames, the strategy): sent to each worker once.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release processes or the cluster this executor started (idempotent)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(workers={self.workers})"
+
+
+def _call(fn: Callable[..., Any], shared: Any, item: Any) -> Any:
+    return fn(item) if shared is _NO_SHARED else fn(shared, item)
+
+
+# ---------------------------------------------------------------------------------------------
+# local: in-process or a process pool
+# ---------------------------------------------------------------------------------------------
+
+_WORKER_SHARED: Any = _NO_SHARED
+_PRELOAD = ("numpy", "polars", "torch", "vectorbt", "fuzzyvec.research.pipeline", "fuzzyvec.backtest.engine")
+
+
+def _init_worker(payload: bytes | None) -> None:
+    """Pool initializer: unpickle the shared inputs once per worker process."""
+    global _WORKER_SHARED
+    _WORKER_SHARED = _NO_SHARED if payload is None else pickle.loads(payload)
+
+
+def _pool_task(fn: Callable[..., Any], item: Any) -> Any:
+    return _call(fn, _WORKER_SHARED, item)
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class LocalExecutor(Executor):
+    """This machine: in-process for ``workers=1``, else a ``forkserver`` process pool.
+
+    Parameters
+    ----------
+    workers:
+        Processes to run at once; None: the CPUs available to this process.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = _check_workers(workers) or _cpu_count()
+
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, shared: Any = _NO_SHARED) -> Iterator[Any]:
+        items = list(items)
+        n = min(self.workers, len(items))
+        if n <= 1:
+            for item in items:
+                yield _call(fn, shared, item)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("forkserver")
+        # the fork server imports the heavy libraries once; each worker forks from it with them
+        # loaded (it never ran a thread pool, so the fork is safe) instead of importing them again
+        ctx.set_forkserver_preload(list(_PRELOAD))
+        payload = None if shared is _NO_SHARED else pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(payload,)) as pool:
+            futures = [pool.submit(_pool_task, fn, item) for item in items]
+            try:
+                for f in futures:
+                    yield f.result()
+            finally:
+                for f in futures:
+                    f.cancel()
+
+
+# ---------------------------------------------------------------------------------------------
+# ray
+# ---------------------------------------------------------------------------------------------
+
+
+def require_ray(what: str = "--executor ray") -> Any:
+    """Import and return :mod:`ray`, or raise :class:`UsageError` with the install command."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise UsageError(f"{what} needs Ray, which is not installed ({exc}); install the extra: {RAY_HINT}") from None
+    return ray
+
+
+_RAY_CACHE: dict[str, Any] = {}
+
+
+def _ray_task(fn: Callable[..., Any], shared_ref: list[Any] | None, item: Any) -> Any:
+    """Body of every Ray task: resolve the shared object once per worker process, then call."""
+    if shared_ref is None:
+        return fn(item)
+    import ray
+
+    key = shared_ref[0].hex()
+    if key not in _RAY_CACHE:
+        _RAY_CACHE.clear()  # keep only the current map's inputs alive
+        _RAY_CACHE[key] = ray.get(shared_ref[0])
+    return fn(_RAY_CACHE[key], item)
+
+
+def _ray_get(ray: Any, ref: Any) -> Any:
+    """``ray.get``, re-raising a task's own :class:`FuzzyvecError` (its message, not Ray's traceback)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, FuzzyvecError):
+            raise cause from None
+        raise
+
+
+class RayExecutor(Executor):
+    """Ray tasks (one CPU each) on an existing or a local cluster.
+
+    Parameters
+    ----------
+    workers:
+        CPUs of the local cluster started for the run (None: all of this machine's). Ignored
+        when connecting to a running cluster, whose size Ray decides.
+    address:
+        A cluster to connect to; default ``RAY_ADDRESS`` from the environment. Without either,
+        a local cluster is started (dashboard off) and shut down by :meth:`close`.
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, *, address: str | None = None) -> None:
+        ray = require_ray()
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            address = address or os.environ.get("RAY_ADDRESS") or None
+            opts: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+            if address:
+                ray.init(address=address, **opts)
+            else:
+                ray.init(num_cpus=_check_workers(workers) or _cpu_count(), include_dashboard=False, **opts)
+            self._started = True
+        self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
+
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, shared: Any = _NO_SHARED) -> Iterator[Any]:
+        ray = self._ray
+        ref = None if shared is _NO_SHARED else [ray.put(shared)]  # a list: Ray must not resolve it per task
+        refs = [self._remote.remote(fn, ref, item) for item in items]
+        done = 0
+        try:
+            for r in refs:
+                yield _ray_get(ray, r)
+                done += 1
+        finally:
+            if done < len(refs):  # the caller gave up or a task failed: stop the tasks not finished yet
+                _, pending = ray.wait(refs[done:], num_returns=len(refs) - done, timeout=0)
+                for r in pending:
+                    ray.cancel(r)
+
+    def close(self) -> None:
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._started = False
+
+
+# ---------------------------------------------------------------------------------------------
+# construction and helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_workers(workers: int | None) -> int | None:
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UsageError(f"workers: expected a positive integer, got {workers!r}")
+    return workers
+
+
+def make_executor(kind: str | Executor | None = "local", workers: int | None = None) -> Executor:
+    """An executor by name (``local`` or ``ray``); an :class:`Executor` is returned as is.
+
+    Raises
+    ------
+    UsageError
+        An unknown name, a bad worker count, or ``ray`` without Ray installed (the message
+        gives the install command).
+    """
+    if isinstance(kind, Executor):
+        return kind
+    kind = kind or "local"
+    if kind == "local":
+        return LocalExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(workers)
+    raise UsageError(f"executor: expected one of {list(EXECUTORS)}, got {kind!r}")
+
+
+def run_tasks(executor: Any, fn: Callable[..., Any], items: Sequence[Any], shared: Any = _NO_SHARED) -> Iterator[Any]:
+    """Map ``fn`` over ``items`` with ``executor``, in item order.
+
+    ``executor`` is an :class:`Executor`, None (in this process), or any object with
+    ``map(fn, items)`` such as a :class:`concurrent.futures.Executor` (the shared inputs then
+    travel with every task).
+    """
+    if executor is None:
+        executor = LocalExecutor(1)
+    if isinstance(executor, Executor):
+        return executor.map(fn, items, shared=shared)
+    if shared is _NO_SHARED:
+        return iter(executor.map(fn, items))
+    return iter(executor.map(_call, [fn] * len(items), [shared] * len(items), items))
