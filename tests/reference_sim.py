@@ -1,7 +1,7 @@
 """Independent bar-by-bar reference simulation of SPEC §7 (plain Python: no vectorbt, no numba).
 
 It states the execution rules of :mod:`fuzzyvec.backtest.engine` as a readable event loop; the tests
-require vectorbt's equity curve to equal this one to 1e-9.
+require the engine's equity curve and trades to equal this one to 1e-9.
 
 Rules, for each bar ``i`` in order
 ----------------------------------
@@ -11,10 +11,9 @@ side ``direction`` forbids is read as flat. A trade happens only where ``target`
 
 next_open
     1. ``target`` changed: close the open position (if any, and of the other side) at the
-       open, then enter ``target`` (if not flat) at the open. Stops are not checked on this
-       bar: the entry's stops are armed from the next bar, and a position closed at the
-       open has none left.
-    2. otherwise, with a position open: check its stops on this bar.
+       open, then enter ``target`` (if not flat) at the open.
+    2. with a position open - one entered at this open included (it is live from the
+       open, as in backtesting.py) - check its stops on this bar.
 close
     1. with a position open (entered at an earlier close): check its stops on this bar.
     2. ``target`` changed: close what is still open at the close, then enter ``target``
@@ -134,7 +133,7 @@ def simulate(open_, high, low, close, positions, *, init_cash=10_000.0, fees=0.0
                     leave(i, open_[i], "signal")
                 if target != 0 and trade is None:
                     enter(i, open_[i], target)
-            elif trade is not None:
+            if trade is not None:  # the entry bar included: the position is live from the open
                 check_stops(i)
         else:
             target = decided[i]

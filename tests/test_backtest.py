@@ -1,4 +1,4 @@
-"""Backtests (SPEC §7): vectorbt against the bar-by-bar reference, golden cases, stats, multi-symbol."""
+"""Backtests (SPEC §7): the engine against the bar-by-bar reference, golden cases, stats, multi-symbol."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def equity(res) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# vectorbt == reference, on real bundled data
+# engine == reference, on real bundled data
 # ---------------------------------------------------------------------------------------------
 
 # (fees, slippage, stops, sl_trail, direction, execution, size)
@@ -193,12 +193,35 @@ def test_a_gap_through_a_stop_fills_at_the_open():
     assert (t["exit_price"], t["exit_reason"]) == (pytest.approx(110.0), "tp")
 
 
-def test_stops_are_armed_from_the_bar_after_the_entry():
-    # vectorbt allows one order per bar and column: the long entered at bar 1's open is not
-    # stopped by bar 1's own low (90 < 95); bar 3 (low 94) exits it at 95
+def test_stops_are_live_on_the_entry_bar():
+    # next_open: the long enters at bar 1's open (100) and bar 1's own low (90) reaches the stop
+    # (95): it is stopped on the entry bar, at 95, as backtesting.py does
     bars = frame([(100,) * 4, (100, 101, 90, 100), (100, 100, 96, 98), (98, 98, 94, 95)])
     t = backtest(bars, [1] * 4, sl_stop=0.05, **NO_COSTS).trades.row(0, named=True)
-    assert (t["entry_bar"], t["exit_bar"], t["exit_price"]) == (1, 3, pytest.approx(95.0))
+    assert (t["entry_bar"], t["exit_bar"], t["exit_price"], t["exit_reason"]) == (1, 1, pytest.approx(95.0), "sl")
+    # the take-profit too (high 106 >= 105); a bar touching both exits at the stop-loss
+    up = frame([(100,) * 4, (100, 106, 99, 100), (100,) * 4])
+    t = backtest(up, [1] * 3, tp_stop=0.05, **NO_COSTS).trades.row(0, named=True)
+    assert (t["exit_bar"], t["exit_price"], t["exit_reason"]) == (1, pytest.approx(105.0), "tp")
+    both = frame([(100,) * 4, (100, 106, 94, 100), (100,) * 4])
+    t = backtest(both, [1] * 3, sl_stop=0.05, tp_stop=0.05, **NO_COSTS).trades.row(0, named=True)
+    assert (t["exit_bar"], t["exit_reason"]) == (1, "sl")
+    # a reversal at the open arms the new position's stops on the same bar: short entered at
+    # bar 2's open (100) is stopped at 105 by bar 2's high
+    rev = frame([(100,) * 4, (100, 101, 99, 100), (100, 106, 99, 100), (100,) * 4])
+    t = backtest(rev, [1, -1, -1, -1], sl_stop=0.05, **NO_COSTS).trades.row(1, named=True)
+    assert (t["direction"], t["entry_bar"], t["exit_bar"], t["exit_price"]) == ("short", 2, 2, pytest.approx(105.0))
+    # under execution: close the entry fills at bar 0's close: bar 0's range is before it
+    t = backtest(bars, [1] * 4, sl_stop=0.05, execution="close", **NO_COSTS).trades.row(0, named=True)
+    assert (t["entry_bar"], t["exit_bar"]) == (0, 1)
+
+
+def test_trailing_stop_on_the_entry_bar_trails_from_the_fill():
+    # the trailing stop is checked on the entry bar from the fill (100 * 0.9 = 90); the bar's
+    # high (110) raises it after the check, to 99, which bar 2 (low 98) hits
+    bars = frame([(100,) * 4, (100, 110, 95, 108), (108, 108, 98, 100), (100,) * 4])
+    t = backtest(bars, [1] * 4, sl_stop=0.1, sl_trail=True, **NO_COSTS).trades.row(0, named=True)
+    assert (t["entry_bar"], t["exit_bar"], t["exit_price"], t["exit_reason"]) == (1, 2, pytest.approx(99.0), "trail")
 
 
 def test_a_signal_at_the_open_comes_before_the_stop():
@@ -209,21 +232,6 @@ def test_a_signal_at_the_open_comes_before_the_stop():
     assert (t["exit_bar"], t["exit_price"], t["exit_reason"]) == (3, pytest.approx(100.0), "signal")
     t = backtest(bars, [1, 1, 1, 0, 0], sl_stop=0.05, execution="close", **NO_COSTS).trades.row(0, named=True)
     assert (t["exit_bar"], t["exit_price"], t["exit_reason"]) == (3, pytest.approx(95.0), "sl")
-
-
-def test_stop_skip_kernels():
-    from vectorbt.portfolio.enums import AdjustSLContext, AdjustTPContext
-
-    from fuzzyvec.nb.backtest import skip_sl_on_signal_nb, skip_tp_on_signal_nb
-
-    skip = np.array([[False, True]])
-    sl = AdjustSLContext(0, 1, 1.0, 100.0, 0, 100.0, 0, 100.0, 0.05, True)
-    tp = AdjustTPContext(0, 1, 1.0, 100.0, 0, 100.0, 0.07)
-    assert np.isnan(skip_sl_on_signal_nb(sl, skip)[0]) and not skip_sl_on_signal_nb(sl, skip)[1]
-    assert np.isnan(skip_tp_on_signal_nb(tp, skip))
-    assert skip_sl_on_signal_nb(sl._replace(col=0), skip) == (0.05, True)
-    assert skip_tp_on_signal_nb(tp._replace(col=0), skip) == 0.07
-    assert skip_sl_on_signal_nb(sl._replace(position_now=0.0), skip) == (0.05, True)  # flat: untouched
 
 
 def test_trailing_stop_follows_the_highest_high():

@@ -130,7 +130,7 @@ def test_sweep_cli(trained_example, tmp_path):
     table = pl.read_csv(run / "sweep.csv")
     assert table.height == 4
     assert (run / "heatmap.html").stat().st_size > 10_000
-    assert "4 combinations in one simulation" in r.stdout
+    assert "4 combinations in one engine call" in r.stdout
 
 
 def test_sweep_bad_grid_exits_2(trained_example, tmp_path):

@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 import fuzzyvec as fv
 from fuzzyvec.backtest.sweep import (
-    BYTES_PER_BAR_COMBINATION,
+    BYTES_PER_COMBINATION,
     FIXED_BYTES_PER_BAR,
     WORKER_BYTES,
     parse_memory,
@@ -174,13 +174,26 @@ def test_process_pool_sends_shared_inputs_once_per_worker():
     assert {o[1] for o in out} == {1}  # each worker unpickled the shared inputs exactly once
 
 
+def test_the_process_pool_stays_warm_across_maps():
+    with LocalExecutor(2) as ex:
+        first = list(ex.map(probe, range(8), shared=Shared(list(range(8)))))
+        second = list(ex.map(probe, range(8), shared=Shared(list(range(10, 18)))))
+        assert [o[2] for o in second] == list(range(10, 18))  # the second map's own inputs
+        assert {o[0] for o in second} <= {o[0] for o in first} | {o[0] for o in second}
+        assert len({o[0] for o in first} | {o[0] for o in second}) <= 2  # the same two processes
+        assert {o[1] for o in second} <= {1, 2}  # each worker unpickled each map's inputs once
+        pool = ex._pool
+        assert list(ex.map(square, [1, 2, 3])) == [1, 4, 9] and ex._pool is pool
+    assert ex._pool is None  # closed with the block
+
+
 # ---------------------------------------------------------------------------------------------
 # chunked sweeps
 # ---------------------------------------------------------------------------------------------
 
 
 def test_plan_chunks():
-    per = BYTES_PER_BAR_COMBINATION * 1000
+    per = BYTES_PER_COMBINATION
     fixed = FIXED_BYTES_PER_BAR * 1000
     assert plan_chunks(1000, 10, fixed + 100 * per) == [(0, 10)]
     assert plan_chunks(1000, 10, fixed + 3 * per) == [(0, 3), (3, 6), (6, 9), (9, 10)]
@@ -199,13 +212,13 @@ def sweep_inputs(btc_5m):
 def test_chunked_sweep_equals_unchunked_exactly(sweep_inputs):
     bars, probs = sweep_inputs
     whole = sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m", max_memory="1GB")
-    budget = FIXED_BYTES_PER_BAR * 1500 + 5 * BYTES_PER_BAR_COMBINATION * 1500
+    budget = FIXED_BYTES_PER_BAR * 1500 + 5 * BYTES_PER_COMBINATION
     seen = []
     chunked = sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m", max_memory=budget,
                     on_chunk=seen.append)
-    assert whole.chunks == 1 and whole.portfolio is not None
-    assert chunked.chunks == 5 and chunked.portfolio is None and sum(seen) == N_COMBOS
+    assert whole.chunks == 1 and chunked.chunks == 5 and sum(seen) == N_COMBOS
     assert_frame_equal(chunked.table, whole.table, check_exact=True)
+    np.testing.assert_array_equal(chunked.block_returns, whole.block_returns)
     with pytest.raises(ValueError, match="memory size"):
         sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m", max_memory="a lot")
 
@@ -221,7 +234,7 @@ def test_ray_sends_shared_inputs_once_per_worker(ray_ex):
 def test_sweep_chunks_on_ray_equal_local(sweep_inputs, ray_ex):
     bars, probs = sweep_inputs
     whole = sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m")
-    budget = 3 * WORKER_BYTES + 2 * (FIXED_BYTES_PER_BAR * 1500 + 6 * BYTES_PER_BAR_COMBINATION * 1500)  # 2 workers + fork server
+    budget = 3 * WORKER_BYTES + 2 * (FIXED_BYTES_PER_BAR * 1500 + 6 * BYTES_PER_COMBINATION)  # 2 workers + fork server
     on_ray = sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m", max_memory=budget, executor=ray_ex)
     assert on_ray.chunks == 4
     assert_frame_equal(on_ray.table, whole.table, check_exact=True)

@@ -1,6 +1,6 @@
 """External predictions (SPEC §8): loading, validation, the backtest against a reference.
 
-Random prediction files over the bundled 5m bars are simulated by vectorbt
+Random prediction files over the bundled 5m bars are simulated by the engine kernel
 (:func:`fuzzyvec.backtest.predictions.backtest_predictions`) and by the plain-Python reference in
 ``tests/reference_predictions.py``: equity curves agree to 1e-9 and every trade agrees.
 Hand-computed cases on tiny synthetic bars pin the rules; every bad-file case must raise a
@@ -66,7 +66,7 @@ def trade_tuples(res) -> list[tuple]:
 
 
 # ---------------------------------------------------------------------------------------------
-# vectorbt == the plain-Python reference on real bars
+# the engine == the plain-Python reference on real bars
 # ---------------------------------------------------------------------------------------------
 
 
@@ -92,6 +92,21 @@ def random_predictions(bars: pl.DataFrame, seed: int) -> tuple[pl.DataFrame, dic
                           "stop_loss": sl, "take_profit": tp}).filter(pl.Series(keep))
     rows = {int(i): (str(names[i]), float(conf[i]), float(sl[i]), float(tp[i])) for i in np.flatnonzero(keep)}
     return frame, rows
+
+
+@pytest.mark.parametrize("share_class", ["USDT", "BTC"])
+def test_vectorbt_from_the_records_equals_the_engine(btc_5m, share_class):
+    bars = btc_5m.slice(5000, 2000)
+    frame, _ = random_predictions(bars, 9)
+    res = backtest_predictions(bars, frame, fees=0.001, slippage=0.0005, share_class=share_class)
+    pf = res.portfolio  # quote currency, from the kernel's order records
+    value = pf.value().to_numpy()
+    expected = value / bars["close"].to_numpy() if share_class == "BTC" else value
+    np.testing.assert_allclose(res.equity["equity"].to_numpy(), expected, rtol=1e-12)
+    vt = pf.trades.records_readable
+    assert len(vt) == res.trades.height > 50
+    np.testing.assert_allclose(vt["PnL"].to_numpy(), res.trades["pnl"].to_numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(vt["Avg Exit Price"].to_numpy(), res.trades["exit_price"].to_numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("symbol", ["btc", "eth"])
@@ -272,28 +287,6 @@ def test_to_json_is_serialisable_and_has_the_stats():
         assert key in out
     assert out["trades"] == 2 and out["bars_per_year"] == 105120.0
     assert res.equity.columns == ["timestamp", "equity"]
-
-
-def test_stats_frame_value_path_matches_the_portfolio_path():
-    # backtest.stats_frame(value=...) with the portfolio's own value gives the default stats.
-    from fuzzyvec.backtest.engine import Columns, ohlc_arrays, stats_frame
-
-    bars = make_bars([(100, 101, 99, 100.5), (100.5, 101.5, 99.5, 101), (101, 102, 100, 100.2),
-                      (100.2, 100.8, 99.9, 100.4)])
-    res = run(bars, {0: ("long", 0.9, 98, 104), 1: ("long", 0.9, 98, 104), 3: ("short", 0.9, 103, 99)})
-    index, ohlc = ohlc_arrays({"a": bars})
-    one = np.ones(1)
-    cols = Columns(["a"], "symbol", one * 1000, one * 0, one * 0, one, one * np.nan, one * np.nan,
-                   np.zeros(1, bool), np.ones(1, bool))
-    a = stats_frame(res.portfolio, ohlc, index, cols, STEP, None)
-    b = stats_frame(res.portfolio, ohlc, index, cols, STEP, None,
-                    value=np.asarray(res.portfolio.value()).reshape(-1, 1))
-    for key in a.columns[1:]:
-        va, vb = a[key][0], b[key][0]
-        if isinstance(va, float):
-            np.testing.assert_allclose(vb, va, rtol=1e-12, equal_nan=True)
-        else:
-            assert va == vb, key
 
 
 def test_bad_arguments():

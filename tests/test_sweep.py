@@ -1,4 +1,4 @@
-"""Sweeps (SPEC §7): the grid as columns of ONE vectorbt simulation, rows equal to single runs."""
+"""Sweeps (SPEC §7): the grid as columns of ONE engine call, rows equal to single runs."""
 
 from __future__ import annotations
 
@@ -72,8 +72,9 @@ def test_a_row_equals_a_separate_backtest(result, bars, probs, row):
     s = single.stats.row(0, named=True)
     for key in SWEEP_METRICS:
         assert r[key] == pytest.approx(s[key], rel=1e-12, nan_ok=True), key
-    np.testing.assert_allclose(result.portfolio.value()[row].to_numpy(), single.equity["asset"].to_numpy(),
-                               rtol=1e-12)
+    again = result.backtest(row)  # the combination re-simulated with full records
+    np.testing.assert_allclose(again.equity[str(row)].to_numpy(), single.equity["asset"].to_numpy(), rtol=1e-12)
+    assert again.trades.drop("symbol").equals(single.trades.drop("symbol"))
 
 
 def test_every_sweepable_key_is_a_per_column_parameter(bars, probs):
@@ -90,21 +91,40 @@ def test_every_sweepable_key_is_a_per_column_parameter(bars, probs):
             assert r[key] == pytest.approx(single[key], rel=1e-12), (params, key)
 
 
-def test_the_sweep_is_one_simulation(bars, probs, monkeypatch):
-    import vectorbt as vbt
+def test_the_sweep_is_one_kernel_call_without_bar_by_combination_arrays(bars, probs, monkeypatch):
+    import fuzzyvec.nb.engine as eng
 
     calls = []
-    original = vbt.Portfolio.from_signals
+    original = eng.simulate_nb
 
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+    def counting(*args):
+        calls.append(args)
+        return original(*args)
 
-    monkeypatch.setattr(vbt.Portfolio, "from_signals", counting)
+    monkeypatch.setattr(eng, "simulate_nb", counting)
     res = sweep(bars.head(300), probs[:300], DECISIONS, BACKTEST, GRID, timeframe="5m")
-    assert len(calls) == 1
-    assert len(res.portfolio.wrapper.get_columns()) == N_COMBOS  # one group per combination
-    assert res.portfolio.wrapper.shape_2d == (300, 2 * N_COMBOS)  # long and short legs
+    assert len(calls) == 1 and res.chunks == 1
+    signals = calls[0][4]
+    assert signals.shape == (300, 3)  # one position column per threshold, not per combination
+    assert calls[0][7].shape == (N_COMBOS,)  # N_COMBOS engine columns
+    assert calls[0][-3] is False  # no records: metrics accumulate in the kernel
+
+
+def test_keep_top_k_resimulates_the_best_rows_with_records(bars, probs):
+    res = sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m", keep="top:3")
+    best = res.table.sort("sharpe", descending=True, nulls_last=True)["combination"].head(3).to_list()
+    assert list(res.top) == best
+    for comb, bt in res.top.items():
+        row = res.table.filter(pl.col("combination") == comb).row(0, named=True)
+        assert bt.stats["sharpe"][0] == pytest.approx(row["sharpe"], rel=1e-12)
+        assert bt.trades.height >= row["trades"] > 0
+        assert bt.portfolio.value().iloc[-1] == pytest.approx(row["final_equity"], rel=1e-12)
+    by_dd = sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m", keep=2, rank_by="max_drawdown")
+    assert list(by_dd.top) == by_dd.table.sort("max_drawdown")["combination"].head(2).to_list()
+    with pytest.raises(ValueError, match="top:K"):
+        sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m", keep="best")
+    with pytest.raises(ValueError, match="rank_by"):
+        sweep(bars, probs, DECISIONS, BACKTEST, GRID, timeframe="5m", rank_by="luck")
 
 
 def test_heatmap_axes_and_cells(result):

@@ -1,7 +1,7 @@
 """fuzzyvec: vectorised research toolkit for fuzzy-neural trading strategies.
 
 One YAML strategy drives the whole chain: bars -> indicators -> fuzzy memberships ->
-feature frame -> labels -> MLP -> decisions -> vectorbt backtest.
+feature frame -> labels -> MLP -> decisions -> backtest (one numba engine; vectorbt analytics).
 
 >>> import fuzzyvec as fv
 >>> spec = fv.load_strategy("strategies/v3_test_example.yaml")   # doctest: +SKIP

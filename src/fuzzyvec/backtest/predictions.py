@@ -1,4 +1,4 @@
-"""External predictions (SPEC §8): prediction files → an order plan → one vectorbt simulation.
+"""External predictions (SPEC §8): prediction files → the engine kernel → stats, trades, equity.
 
 A prediction file has one row per bar it applies to: ``timestamp`` (the bar's **open** time,
 like the bars), ``signal`` (long, short, neutral), ``confidence`` (0..1) and absolute
@@ -35,8 +35,7 @@ Sizing, costs, currencies
 -------------------------
 - An entry puts the whole equity (= cash, the column being flat) into the position,
   entry fee included: ``units = cash / (fill · (1 + fees))``, longs and shorts alike.
-- An account that has lost essentially everything (an entry of fewer than ~1e-12 units)
-  stops trading: vectorbt ignores orders of a size that close to zero.
+- An account whose cash is not positive does not enter.
 - ``fees``: fraction of the traded value (``fill × units``) on every fill, entry and exit.
 - ``slippage``: every fill is moved adversely: buys (long entries, short exits) fill at
   ``price · (1 + slippage)``, sells (short entries, long exits) at
@@ -55,8 +54,7 @@ Sizing, costs, currencies
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +63,8 @@ import polars as pl
 
 from ..data.bars import _TS_ALIASES, _parse_timestamps, _read, _Where, load_ohlcv
 from ..io_utils import atomic_write
-from .engine import Columns, bar_frequency, ohlc_arrays, stats_frame, stats_to_dicts
+from .engine import Columns, ann_factor, bar_frequency, build_portfolio, ohlc_arrays, run_engine
+from .results import stats_frame, stats_to_dicts, trades_frame
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -229,10 +228,6 @@ class PredictionBacktest:
 
     Attributes
     ----------
-    portfolio:
-        The vectorbt ``Portfolio``: one column, in quote currency, indexed by the bars' open
-        times as a *tz-naive* UTC ``DatetimeIndex`` (vectorbt turns a tz-aware index into an
-        object array of Timestamps on every wrap under pandas 3, ~25x slower overall).
     stats:
         JSON-ready dict (NaN → None, times → ISO): the SPEC §7 keys of
         :data:`fuzzyvec.backtest.engine.STAT_KEYS` in the reporting currency (``init_cash``,
@@ -249,12 +244,24 @@ class PredictionBacktest:
         deducted), ``return`` (pnl / entry notional) and ``exit_reason`` (sl, tp, close).
     equity:
         polars frame: ``timestamp``, ``equity`` (reporting currency, at each bar's close).
+    portfolio:
+        The vectorbt ``Portfolio`` built from the kernel's order records on first access: one
+        column, in quote currency, indexed by the bars' open times as a *tz-naive* UTC
+        ``DatetimeIndex``.
     """
 
-    portfolio: Any
     stats: dict[str, Any]
     trades: pl.DataFrame
     equity: pl.DataFrame
+    _source: tuple[Any, ...] = field(repr=False, compare=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def portfolio(self) -> Any:
+        """The vectorbt ``Portfolio`` (quote currency) from the kernel's orders, built on first access."""
+        if "portfolio" not in self._cache:
+            self._cache["portfolio"] = build_portfolio(*self._source)
+        return self._cache["portfolio"]
 
     def to_json(self) -> dict[str, Any]:
         """One JSON-serialisable dict: the stats plus ``exit_reasons`` counts."""
@@ -328,61 +335,33 @@ def backtest_predictions(bars: pl.DataFrame | str | Path, predictions: pl.DataFr
     ValueError
         An argument out of range or an unknown ``share_class``.
     """
-    import pandas as pd
-    import vectorbt as vbt
-
-    from ..nb.predictions import acting_signals_nb, prediction_order_func_nb, prediction_plan_nb
+    from ..nb.engine import MODE_SIGNAL
+    from ..nb.predictions import acting_signals_nb
 
     sc = _check_args(signal_threshold, init_cash, fees, slippage, share_class)
     if isinstance(bars, str | Path):
         bars = load_ohlcv(bars)
     preds = load_predictions(predictions, bars=bars)
     index, ohlc = ohlc_arrays({"asset": bars})
-    o, h, lo, c = (np.ascontiguousarray(ohlc[k][:, 0]) for k in ("open", "high", "low", "close"))
     arr = _prediction_arrays(bars, preds)
     acting = acting_signals_nb(arr["signal"], arr["confidence"], float(signal_threshold))
-    entry, exit_price, exit_reason, held = prediction_plan_nb(o, h, lo, c, acting, arr["stop_loss"],
-                                                              arr["take_profit"])
     freq = bar_frequency(index, None, timeframe)
-    quote_cash = init_cash * o[0] if sc == "BTC" else float(init_cash)
-    has_exit = ~np.isnan(exit_price)
-    pf = vbt.Portfolio.from_order_func(
-        pd.Series(c, index=pd.DatetimeIndex(index), name="asset"),  # tz-naive UTC: see PredictionBacktest
-        prediction_order_func_nb, entry, exit_price, o, float(fees), float(slippage),
-        flexible=True, init_cash=quote_cash, cash_sharing=False,
-        segment_mask=((entry != 0) | has_exit)[:, None],
-        max_orders=max(1, int((entry != 0).sum() + has_exit.sum())), max_logs=0,
-        freq=pd.Timedelta(freq),
-    )
-    value = np.asarray(pf.value(), dtype=np.float64).reshape(-1)
-    equity = value / c if sc == "BTC" else value
-    cols = Columns(["asset"], "symbol", np.array([float(init_cash)]), np.array([fees]), np.array([slippage]),
-                   np.ones(1), np.full(1, np.nan), np.full(1, np.nan), np.zeros(1, bool), np.ones(1, bool))
-    table = stats_frame(pf, ohlc, index, cols, freq, None, value=equity[:, None] if sc == "BTC" else None)
-    stats = stats_to_dicts(table.with_columns(pl.lit(float(held.mean())).alias("exposure")))["asset"]
+    quote_cash = init_cash * ohlc["open"][0, 0] if sc == "BTC" else float(init_cash)
+    one = np.ones(1)
+    cols = Columns(["asset"], "symbol", np.array([quote_cash]), np.array([float(fees)]),
+                   np.array([float(slippage)]), one, np.full(1, np.nan), np.full(1, np.nan), np.zeros(1, bool),
+                   np.array([MODE_SIGNAL], np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                   init_report=np.array([float(init_cash)]), report_base=np.array([sc == "BTC"]))
+    ann = ann_factor(freq, None)
+    out = run_engine(ohlc, acting[:, None], cols, ann, sl_level=arr["stop_loss"][:, None],
+                     tp_level=arr["take_profit"][:, None], records=True)
+    table = stats_frame(out.metrics, ohlc, index, cols, freq, ann, exposure="exposure_held")
+    stats = stats_to_dicts(table)["asset"]
     stats.update(share_class=sc, signal_threshold=float(signal_threshold))
-    trades = _trades_frame(pf, index, exit_reason, arr)
-    eq = pl.DataFrame({"timestamp": bars["timestamp"], "equity": equity})
-    return PredictionBacktest(portfolio=pf, stats=stats, trades=trades, equity=eq)
-
-
-def _trades_frame(pf: Any, index: np.ndarray, exit_reason: np.ndarray, arr: Mapping[str, np.ndarray]) -> pl.DataFrame:
-    rec = pf.trades.values
-    rec = rec[np.argsort(rec["entry_idx"], kind="stable")]
-    ei, xi = rec["entry_idx"].astype(np.int64), rec["exit_idx"].astype(np.int64)
-
-    def ts(i: np.ndarray) -> pl.Series:
-        return pl.Series(index[i].astype("datetime64[us]")).dt.replace_time_zone("UTC")
-
-    return pl.DataFrame({
-        "direction": pl.Series(np.where(rec["direction"] == 0, "long", "short").tolist(), dtype=pl.String),
-        "entry_time": ts(ei), "exit_time": ts(xi), "entry_bar": ei, "exit_bar": xi,
-        "size": rec["size"], "entry_price": rec["entry_price"], "exit_price": rec["exit_price"],
-        "stop_loss": arr["stop_loss"][ei], "take_profit": arr["take_profit"][ei],
-        "entry_fees": rec["entry_fees"], "exit_fees": rec["exit_fees"], "pnl": rec["pnl"],
-        "return": rec["return"],
-        "exit_reason": pl.Series([EXIT_REASONS[r] for r in exit_reason[xi]], dtype=pl.String),
-    })
+    trades = trades_frame(out.trades, index, cols, stops=True, label=False)
+    eq = pl.DataFrame({"timestamp": bars["timestamp"], "equity": out.equity[:, 0]})
+    return PredictionBacktest(stats=stats, trades=trades, equity=eq,
+                              _source=(index, ohlc["close"], out.orders, cols, freq))
 
 
 # ---------------------------------------------------------------------------------------------

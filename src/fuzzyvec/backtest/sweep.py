@@ -1,50 +1,40 @@
-"""Parameter sweeps (SPEC §7): a grid of decision and backtest parameters as ONE simulation.
+"""Parameter sweeps (SPEC §7): a grid of decision and backtest parameters as ONE engine call.
 
 ``sweep(bars, probs, decisions, backtest, grid)`` runs the full cartesian product of ``grid``
-as columns of a single vectorbt ``Portfolio.from_signals`` call:
+as the columns of one call of the engine kernel (:func:`fuzzyvec.nb.engine.simulate_nb`),
+parallel over combinations:
 
 - the positions of every ``confidence_threshold`` come from ONE :func:`fuzzyvec.decide`
-  call with the vector of thresholds (one column per threshold);
-- every other grid key is a per-column parameter array broadcast by vectorbt (fees,
-  slippage, size, stops, init cash, execution);
-- no Python loop calls vectorbt per combination.
+  call with the vector of thresholds (one column per threshold); each combination reads its
+  threshold's column;
+- every other grid key is a per-column parameter (fees, slippage, size, stops, init cash,
+  execution);
+- each combination's metrics accumulate inside the kernel's loop: no (bars × combinations)
+  array exists at any time, and nothing is built per combination in Python.
 
-Each combination is simulated exactly as :func:`fuzzyvec.backtest` simulates one symbol
-with that combination's config (same columns layout, same rules), so a row of the table
-equals a separate ``backtest`` run with those parameters.
+Each combination is simulated exactly as :func:`fuzzyvec.backtest` simulates one symbol with
+that combination's config, so a row of the table equals a separate ``backtest`` run with those
+parameters. ``keep="top:K"`` re-simulates the best ``K`` rows with full records
+(:attr:`SweepResult.top`: their stats, trades, equity and vectorbt portfolios), and
+:meth:`SweepResult.backtest` does it for any combination.
 
-Memory budget (SPEC §13). One simulation holds several (bars × combinations) arrays at once,
-so a grid larger than ``max_memory`` is split into column chunks: consecutive runs of
-combinations, each ONE vectorbt simulation, optionally run on an executor
-(:mod:`fuzzyvec.research.executors`), their tables concatenated in combination order. Every column of a
-vectorbt simulation is independent of the others, so the table of a chunked sweep is identical
-to the unchunked one. The estimate (:func:`sweep_memory`) is
-
-    bytes ≈ FIXED_BYTES_PER_BAR × bars + BYTES_PER_BAR_COMBINATION × bars × combinations
-
-with ``BYTES_PER_BAR_COMBINATION`` covering what a combination (two legs, long and short)
-touches at the peak: the leg signals (entries and exits, 1 byte per leg each; the call
-sequence, 8 bytes per leg), the close per leg (ours, vectorbt's writeable broadcast copy and
-its pandas wrap, 8 bytes per leg each) and vectorbt's placeholder frame of the same shape.
-The stats need no (bars × combinations) arrays (:func:`fuzzyvec.nb.backtest.portfolio_stats_nb`
-walks the order records). It is measured, not derived: the peak proportional set size above
-the process's start was 106-110 bytes per bar and combination for 50 to 400 combinations in
-one process, and 127 in the workers of a pool (52 to 225 combinations per chunk), over the
-104,816 bars of the bundled BTCUSDT year; the constant covers the larger
-(``benchmarks/bench_scale.py`` prints the estimate next to the measured peak). A sweep on a
-process pool also pays the libraries of its fork server and of each worker
-(:data:`WORKER_BYTES` each), so the budget a chunk gets is what is left after them, divided
-among the workers.
+Memory budget (SPEC §13). What a sweep holds is ``FIXED_BYTES_PER_BAR × bars`` (the OHLC
+arrays, the probabilities and the positions of each threshold) plus
+``BYTES_PER_COMBINATION × combinations`` (the per-combination parameters, metrics, per-block
+return sums and the table row). A grid over ``max_memory`` runs as consecutive chunks of
+combinations (optionally on an executor, :mod:`fuzzyvec.research.executors`), each one kernel
+call; columns are independent, so the table of a chunked sweep is identical to the unchunked
+one. On a process pool the budget first pays for the pool's processes (:data:`WORKER_BYTES`
+each, the fork server included).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,17 +43,19 @@ import polars as pl
 from ..errors import StrategyError
 from ..strategy.config import BacktestConfig, DecisionConfig
 from .engine import (
+    BacktestResult,
     Columns,
+    ann_factor,
+    backtest,
     bar_frequency,
     mask_direction,
     ohlc_arrays,
     resolve_backtest_config,
-    simulate,
-    stats_frame,
+    run_engine,
 )
 
 __all__ = [
-    "BYTES_PER_BAR_COMBINATION",
+    "BYTES_PER_COMBINATION",
     "FIXED_BYTES_PER_BAR",
     "SWEEP_KEYS",
     "SWEEP_METRICS",
@@ -87,17 +79,20 @@ SWEEP_METRICS = ("total_return", "cagr", "sharpe", "sortino", "calmar", "max_dra
 
 _AGGS = ("max", "min", "mean", "median")
 
-#: Estimated peak bytes per bar and combination of one simulation plus its stats (see the
-#: module docstring; calibrated on the bundled BTCUSDT year).
-BYTES_PER_BAR_COMBINATION = 130
-#: Estimated bytes per bar independent of the grid: OHLC, timestamps, probabilities, the
-#: positions of every threshold and vectorbt's index objects.
-FIXED_BYTES_PER_BAR = 200
-#: Memory of one process of a pool before its first chunk: its share of the libraries (numpy,
-#: polars, torch, vectorbt) imported by the pool's fork server. A pool of ``w`` workers is
-#: ``w + 1`` such processes (the fork server and its workers together: ~750 MiB proportional set
-#: size for two workers on this machine, 3 × 400 MiB budgeted).
-WORKER_BYTES = 400 * 2**20
+#: Bytes per combination: parameters (~12 × 8 B), kernel metrics (24 × 8 B), per-block return
+#: sums (16 blocks × 2 × 8 B), the table row and the polars/numpy copies made while building it
+#: (measured on the bundled BTCUSDT year: ``benchmarks/bench_scale.py`` prints the estimate
+#: next to the measured peak).
+BYTES_PER_COMBINATION = 2048
+#: Bytes per bar independent of the grid: OHLC (4 × 8 B), probabilities (3 × 8 B), timestamps,
+#: the decided positions of the thresholds and the direction mask.
+FIXED_BYTES_PER_BAR = 128
+#: Memory of one process of a pool before its first chunk (numpy, polars and fuzzyvec's kernels);
+#: a pool of ``w`` workers is ``w + 1`` such processes (its fork server too).
+WORKER_BYTES = 200 * 2**20
+#: Contiguous blocks of bars whose return sums each combination keeps (the probability of
+#: backtest overfitting, SPEC §15, is computed from them).
+PBO_BLOCKS = 16
 
 
 @dataclass(frozen=True)
@@ -107,23 +102,35 @@ class SweepResult:
     Attributes
     ----------
     table:
-        Tidy polars frame, one row per combination: ``combination`` (the portfolio's group
-        label), the grid keys (in grid order; ``None`` stops are nulls), then
-        :data:`SWEEP_METRICS`.
-    portfolio:
-        The single vectorbt portfolio; its groups (``portfolio.wrapper.get_columns()``) are the
-        combinations ``0 .. n-1``, each a ``long``/``short`` leg pair. None when the sweep ran
-        in several chunks (keeping every chunk's portfolio would defeat the memory budget).
+        Tidy polars frame, one row per combination: ``combination`` (0 .. n-1 in
+        ``itertools.product`` order of the grid), the grid keys (in grid order; ``None`` stops
+        are nulls), then :data:`SWEEP_METRICS`.
     grid:
         The grid as swept: ``{key: [values]}``.
     chunks:
-        How many simulations the grid was split into (1: the whole grid in one).
+        How many kernel calls the grid was split into (1: the whole grid in one).
+    top:
+        ``{combination: BacktestResult}`` of the rows kept with ``keep="top:K"`` (best first by
+        ``rank_by``); empty otherwise.
+    block_returns:
+        (combinations, blocks, 3) per-block count, sum and sum of squares of each
+        combination's per-bar returns (the input of the probability of backtest overfitting).
     """
 
     table: pl.DataFrame
-    portfolio: Any
     grid: dict[str, list[Any]]
     chunks: int = 1
+    top: dict[int, BacktestResult] = field(default_factory=dict)
+    block_returns: np.ndarray | None = field(default=None, repr=False)
+    _inputs: Any = field(default=None, repr=False, compare=False)
+
+    def config(self, combination: int) -> BacktestConfig:
+        """The backtest config of one combination (its grid values set on the base)."""
+        return self._inputs.config(combination)
+
+    def backtest(self, combination: int) -> BacktestResult:
+        """Re-simulate one combination with full records (stats, trades, equity, portfolio)."""
+        return self._inputs.backtest(combination)
 
     def heatmap(self, x: str, y: str, metric: str = "sharpe", *, agg: str = "max") -> Any:
         """A plotly heatmap of ``metric`` over the grid keys ``x`` and ``y``.
@@ -198,8 +205,8 @@ def _decisions(decisions: DecisionConfig | Any) -> DecisionConfig:
 
 
 def sweep_memory(bars: int, combinations: int) -> int:
-    """Estimated peak bytes of ONE simulation of ``combinations`` columns over ``bars`` bars."""
-    return FIXED_BYTES_PER_BAR * bars + BYTES_PER_BAR_COMBINATION * bars * combinations
+    """Estimated peak bytes of a sweep of ``combinations`` columns over ``bars`` bars."""
+    return FIXED_BYTES_PER_BAR * bars + BYTES_PER_COMBINATION * combinations
 
 
 def plan_chunks(bars: int, combinations: int, max_memory: int, *, parallel: int = 1) -> list[tuple[int, int]]:
@@ -213,7 +220,7 @@ def plan_chunks(bars: int, combinations: int, max_memory: int, *, parallel: int 
     workers = max(1, parallel)
     usable = max_memory - ((workers + 1) * WORKER_BYTES if workers > 1 else 0)
     per_chunk = usable // workers - FIXED_BYTES_PER_BAR * bars
-    size = max(1, per_chunk // max(1, BYTES_PER_BAR_COMBINATION * bars))
+    size = max(1, per_chunk // BYTES_PER_COMBINATION)
     size = min(size, combinations)
     n_chunks = -(-combinations // size)
     size = -(-combinations // n_chunks)  # even chunks: 10 combinations in 3 chunks -> 4, 4, 2 (not 9, 1)
@@ -227,43 +234,127 @@ class _SweepInputs:
     index: np.ndarray
     ohlc: dict[str, np.ndarray]
     positions: np.ndarray  # (n, thresholds) after the direction mask
-    thr_col: np.ndarray  # threshold column of each combination
-    configs: list[BacktestConfig]
+    base: BacktestConfig
+    keys: list[str]
+    grid: dict[str, list[Any]]
+    choice: np.ndarray  # (keys, combinations): index of each key's value
+    params: dict[str, np.ndarray]  # per-combination arrays of the engine's column parameters
     freq: Any
-    bars_per_year: float | None
+    ann: float
+    block_edges: np.ndarray
+
+    def columns(self, start: int, stop: int) -> Columns:
+        p = {k: v[start:stop] for k, v in self.params.items()}
+        return Columns(list(range(start, stop)), "combination", p["init_cash"], p["fees"], p["slippage"], p["size"],
+                       p["sl_stop"], p["tp_stop"], p["sl_trail"], p["mode"], p["sig_col"],
+                       np.zeros(stop - start, dtype=np.int64))
+
+    def values(self, combination: int) -> dict[str, Any]:
+        return {k: self.grid[k][int(self.choice[j, combination])] for j, k in enumerate(self.keys)}
+
+    def config(self, combination: int) -> BacktestConfig:
+        values = self.values(combination)
+        values.pop("confidence_threshold", None)
+        return resolve_backtest_config(self.base, values)
+
+    def backtest(self, combination: int) -> BacktestResult:
+        col = int(self.params["sig_col"][combination])
+        bars = pl.DataFrame({"timestamp": pl.Series(self.index.astype("datetime64[us]")).dt.replace_time_zone("UTC"),
+                             **{k: self.ohlc[k][:, 0] for k in ("open", "high", "low", "close")}})
+        cfg = self.config(combination).model_copy(update={"direction": "both"})  # positions already masked
+        return backtest(bars, self.positions[:, col], config=cfg, symbol=str(combination),
+                        timeframe=None if self.freq is None else _timeframe(self.freq))
 
 
-def _simulate(inp: _SweepInputs, start: int, stop: int) -> tuple[pl.DataFrame, Any]:
-    """One vectorbt simulation of combinations ``start .. stop-1``: (stats frame, portfolio)."""
-    cols = Columns.from_configs(inp.configs[start:stop], list(range(start, stop)), "combination")
-    positions = np.ascontiguousarray(inp.positions[:, inp.thr_col[start:stop]])
-    pf, _ = simulate(inp.ohlc, inp.index, positions, cols, inp.freq)
-    return stats_frame(pf, inp.ohlc, inp.index, cols, inp.freq, inp.bars_per_year), pf
+def _timeframe(freq: Any) -> str:
+    from ..timeframes import format_timeframe
+
+    return format_timeframe(int(freq.total_seconds()))
 
 
-def _sweep_chunk(inp: _SweepInputs, chunk: tuple[int, int]) -> pl.DataFrame:
-    """Executor task: the stats of one chunk (its portfolio is dropped in the worker)."""
-    import gc
-
-    stats, pf = _simulate(inp, *chunk)
-    del pf
-    gc.collect()  # vectorbt's portfolio sits in reference cycles: free its arrays before the next chunk
-    return stats
+def _sweep_chunk(inp: _SweepInputs, chunk: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Executor task: the kernel metrics and per-block sums of one chunk of combinations."""
+    a, b = chunk
+    out = run_engine(inp.ohlc, inp.positions, inp.columns(a, b), inp.ann, block_edges=inp.block_edges)
+    return out.metrics, out.blocks
 
 
 def _map_chunks(executor: Any, chunks: list[tuple[int, int]], inputs: _SweepInputs) -> Any:
-    """The chunk tables in order: in this process, or on an executor with
+    """The chunks' results in order: in this process, or on an executor with
     ``map(fn, items, *, shared)`` (:mod:`fuzzyvec.research.executors`)."""
-    if executor is None:
+    if executor is None or len(chunks) == 1:
         return (_sweep_chunk(inputs, c) for c in chunks)
     return executor.map(_sweep_chunk, chunks, shared=inputs)
+
+
+def _combination_params(base: BacktestConfig, keys: list[str], grid: dict[str, list[Any]],
+                        choice: np.ndarray, thr_index: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-combination column parameters, validated one grid value at a time."""
+    from ..nb.engine import MODE_CLOSE, MODE_NEXT_OPEN
+
+    m = choice.shape[1]
+    per_key: dict[str, np.ndarray] = {}
+    for j, key in enumerate(keys):
+        if key == "confidence_threshold":
+            continue
+        vals = []
+        for v in grid[key]:
+            try:  # each value against the base (field checks); cross-field checks below
+                cfg = resolve_backtest_config(base, {key: v, **({"sl_trail": False} if key != "sl_trail" else
+                                                                {"sl_stop": base.sl_stop or 0.5})})
+            except StrategyError as exc:
+                raise StrategyError(f"grid combination {{{key!r}: {v!r}}}: {exc}") from None
+            vals.append(getattr(cfg, key))
+        per_key[key] = np.asarray([np.nan if x is None else x for x in vals] if key != "execution" else vals)[choice[j]]
+
+    def param(key: str) -> np.ndarray:
+        if key in per_key:
+            return per_key[key]
+        v = getattr(base, key)
+        return np.full(m, np.nan if v is None else v)
+
+    sl_stop = param("sl_stop").astype(np.float64)
+    sl_trail = param("sl_trail").astype(bool)
+    bad = sl_trail & np.isnan(sl_stop)
+    if bad.any():  # the grammar's own message for the first offending combination
+        j = int(np.flatnonzero(bad)[0])
+        values = {k: grid[k][int(choice[i, j])] for i, k in enumerate(keys) if k != "confidence_threshold"}
+        try:
+            resolve_backtest_config(base, values)
+        except StrategyError as exc:
+            raise StrategyError(f"grid combination {values}: {exc}") from None
+    execution = per_key.get("execution", np.full(m, base.execution))
+    return {
+        "init_cash": param("init_cash").astype(np.float64), "fees": param("fees").astype(np.float64),
+        "slippage": param("slippage").astype(np.float64), "size": param("size").astype(np.float64),
+        "sl_stop": sl_stop, "tp_stop": param("tp_stop").astype(np.float64), "sl_trail": sl_trail,
+        "mode": np.where(execution == "next_open", MODE_NEXT_OPEN, MODE_CLOSE).astype(np.int64),
+        "sig_col": thr_index.astype(np.int64),
+    }
+
+
+def _parse_keep(keep: int | str | None, m: int) -> int:
+    if keep is None:
+        return 0
+    if isinstance(keep, int) and not isinstance(keep, bool):
+        k = keep
+    else:
+        text = str(keep).strip().lower()
+        mt = re.fullmatch(r"top:(\d+)", text)
+        if not mt:
+            raise ValueError(f"keep must be None, an integer or 'top:K' (e.g. 'top:10'), got {keep!r}")
+        k = int(mt.group(1))
+    if k < 0:
+        raise ValueError(f"keep must not be negative, got {keep!r}")
+    return min(k, m)
 
 
 def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any,
           backtest: BacktestConfig | Mapping[str, Any] | None, grid: Mapping[str, Sequence[Any]], *,
           timeframe: str | None = None, max_memory: int | str | None = None, executor: Any = None,
-          on_chunk: Callable[[int], None] | None = None) -> SweepResult:
-    """Backtest every combination of ``grid`` as the columns of one vectorbt simulation.
+          on_chunk: Callable[[int], None] | None = None, keep: int | str | None = None,
+          rank_by: str = "sharpe") -> SweepResult:
+    """Backtest every combination of ``grid`` as the columns of one engine call.
 
     Parameters
     ----------
@@ -285,12 +376,18 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
     max_memory:
         Memory budget in bytes or as text (``"4GB"``, ``"500MB"``); default a quarter of this
         machine's RAM. A grid whose estimate (:func:`sweep_memory`) is larger runs as several
-        simulations of consecutive combinations; the table is the same.
+        kernel calls of consecutive combinations; the table is the same.
     executor:
-        Runs the chunks (:mod:`fuzzyvec.research.executors`; default: this process, one after the
-        other). With ``w`` worker processes each chunk gets ``(max_memory - (w + 1) × WORKER_BYTES) / w``.
+        Runs the chunks (:mod:`fuzzyvec.research.executors`; default: this process, one after
+        the other). With ``w`` worker processes each chunk gets
+        ``(max_memory - (w + 1) × WORKER_BYTES) / w``.
     on_chunk:
         Called with the number of combinations of each finished chunk (progress bars).
+    keep:
+        ``"top:K"`` (or ``K``): re-simulate the best ``K`` combinations by ``rank_by`` with full
+        records into :attr:`SweepResult.top`.
+    rank_by:
+        The metric that orders ``keep`` (descending; ``max_drawdown`` ascending; NaN last).
 
     Returns
     -------
@@ -302,7 +399,8 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
         A grid key that cannot be swept, or a combination that is not a valid config
         (e.g. ``sl_trail: true`` without ``sl_stop``).
     ValueError
-        ``probs`` of the wrong shape, or a ``max_memory`` that is not a memory size.
+        ``probs`` of the wrong shape, a ``max_memory`` that is not a memory size, or a bad
+        ``keep`` / ``rank_by``.
     """
     from .decision import decide
 
@@ -311,17 +409,20 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
     dec = _decisions(decisions)
     grid = _grid(grid)
     keys = list(grid)
-    combos = list(itertools.product(*(grid[k] for k in keys)))
+    shape = tuple(len(grid[k]) for k in keys)
+    m = math.prod(shape)
+    choice = np.indices(shape).reshape(len(keys), m)  # C order = itertools.product order
     thresholds = _unique(grid.get("confidence_threshold", [dec.confidence_threshold]))
-    thr_col = np.empty(len(combos), dtype=np.int64)
-    configs: list[BacktestConfig] = []
-    for j, combo in enumerate(combos):
-        params = dict(zip(keys, combo, strict=True))
-        thr_col[j] = thresholds.index(params.pop("confidence_threshold", dec.confidence_threshold))
-        try:
-            configs.append(resolve_backtest_config(base, params))
-        except StrategyError as exc:
-            raise StrategyError(f"grid combination {params}: {exc}") from None
+    if "confidence_threshold" in grid:
+        j = keys.index("confidence_threshold")
+        thr_of_value = np.array([thresholds.index(v) for v in grid["confidence_threshold"]], dtype=np.int64)
+        thr_index = thr_of_value[choice[j]]
+    else:
+        thr_index = np.zeros(m, dtype=np.int64)
+    params = _combination_params(base, keys, grid, choice, thr_index)
+    if rank_by not in SWEEP_METRICS:
+        raise ValueError(f"rank_by must be one of {list(SWEEP_METRICS)}, got {rank_by!r}")
+    n_keep = _parse_keep(keep, m)
 
     index, ohlc = ohlc_arrays({"asset": bars})
     p = np.asarray(probs, dtype=np.float64)
@@ -330,25 +431,48 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
     # ONE decision call: one column of positions per threshold
     pos_by_thr = decide(p, dec, confidence_threshold=np.asarray(thresholds, dtype=np.float64),
                         allow_short=base.direction != "longonly")
-    inputs = _SweepInputs(index, ohlc, mask_direction(pos_by_thr, base.direction), thr_col, configs,
-                          bar_frequency(index, base.freq, timeframe), base.bars_per_year)
+    freq = bar_frequency(index, base.freq, timeframe)
+    n = len(index)
+    blocks = min(PBO_BLOCKS, n)
+    inputs = _SweepInputs(index, ohlc, np.ascontiguousarray(mask_direction(pos_by_thr, base.direction)), base, keys,
+                          grid, choice, params, freq, ann_factor(freq, base.bars_per_year),
+                          np.linspace(0, n, blocks + 1).astype(np.int64))
     workers = getattr(executor, "workers", 1) if executor is not None else 1
-    chunks = plan_chunks(len(index), len(combos), budget, parallel=workers)
-    portfolio = None
-    if len(chunks) == 1:
-        stats, portfolio = _simulate(inputs, 0, len(combos))
+    chunks = plan_chunks(n, m, budget, parallel=workers)
+    metrics, block_sums = [], []
+    for (a, b), (met, blk) in zip(chunks, _map_chunks(executor, chunks, inputs), strict=True):
+        metrics.append(met)
+        block_sums.append(blk)
         if on_chunk is not None:
-            on_chunk(len(combos))
-    else:
-        parts = []
-        for (a, b), part in zip(chunks, _map_chunks(executor, chunks, inputs), strict=True):
-            parts.append(part)
-            if on_chunk is not None:
-                on_chunk(b - a)
-        stats = pl.concat(parts, how="vertical")
-    params_frame = pl.DataFrame({k: [c[i] for c in combos] for i, k in enumerate(keys)}, strict=False)
-    table = pl.concat([stats.select("combination"), params_frame, stats.select(SWEEP_METRICS)], how="horizontal")
-    return SweepResult(table=table, portfolio=portfolio, grid=grid, chunks=len(chunks))
+            on_chunk(b - a)
+    table = _table(np.concatenate(metrics), keys, grid, choice)
+    counts = np.diff(inputs.block_edges).astype(np.float64)
+    sums = np.concatenate(block_sums)
+    block_returns = np.concatenate([np.broadcast_to(counts[None, :, None], (m, blocks, 1)), sums], axis=2)
+    top: dict[int, BacktestResult] = {}
+    if n_keep:
+        order = table.sort(rank_by, descending=rank_by != "max_drawdown", nulls_last=True)
+        for comb in order["combination"].head(n_keep).to_list():
+            top[int(comb)] = inputs.backtest(int(comb))
+    return SweepResult(table=table, grid=grid, chunks=len(chunks), top=top, block_returns=block_returns,
+                       _inputs=inputs)
+
+
+def _table(metrics: np.ndarray, keys: list[str], grid: dict[str, list[Any]], choice: np.ndarray) -> pl.DataFrame:
+    from ..nb.engine import METRICS
+
+    m = metrics.shape[0]
+    cols: dict[str, Any] = {"combination": pl.Series(np.arange(m, dtype=np.int64))}
+    for j, key in enumerate(keys):
+        values = grid[key]
+        lookup = pl.Series(values, strict=False)
+        cols[key] = lookup.gather(choice[j])
+    for key in SWEEP_METRICS:
+        v = metrics[:, METRICS.index(key)]
+        if key in ("sharpe", "sortino"):
+            v = np.where(np.isfinite(v), v, np.nan)
+        cols[key] = v.astype(np.int64) if key == "trades" else v
+    return pl.DataFrame(cols)
 
 
 # ---------------------------------------------------------------------------------------------

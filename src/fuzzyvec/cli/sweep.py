@@ -1,4 +1,4 @@
-"""``sweep``: a grid of decision and backtest parameters in one simulation."""
+"""``sweep``: a grid of decision and backtest parameters in one engine call."""
 
 from __future__ import annotations
 
@@ -115,8 +115,8 @@ def _sweep(args: argparse.Namespace, spec: Any, grid: dict[str, list[Any]], exec
                           "rows": table.to_dicts()},
                          indent=2, default=str))
         return OK
-    how = ("one simulation" if result.chunks == 1 else
-           f"{result.chunks} simulations of up to {-(-table.height // result.chunks)} combinations "
+    how = ("one engine call" if result.chunks == 1 else
+           f"{result.chunks} engine calls of up to {-(-table.height // result.chunks)} combinations "
            f"(memory budget; {executor.name} executor)")
     print(f"sweep of {spec.name} ({symbol}): {table.height} combinations in {how}")
     cols = [*keys, "total_return", "sharpe", "max_drawdown", "trades", "win_rate"]
@@ -129,7 +129,7 @@ def _sweep(args: argparse.Namespace, spec: Any, grid: dict[str, list[Any]], exec
 
 def register(sub: Any) -> None:
     """Add this group's sub-commands to the ``python -m fuzzyvec.run`` parser."""
-    p = sub.add_parser("sweep", help="grid of decision/backtest parameters as one vectorbt simulation")
+    p = sub.add_parser("sweep", help="grid of decision/backtest parameters as one engine call")
     p.add_argument("strategy", metavar="FILE")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="e.g. confidence_threshold=0.5,0.6 sl_stop=0.01,none (repeatable)")

@@ -6,9 +6,10 @@ Two executors, one contract (SPEC §13):
     A process pool on this machine. ``workers=1`` runs every task in this process, in order
     (deterministic, debuggable, no pickling). With ``workers > 1`` the pool's processes come
     from a ``forkserver`` (fresh processes: a fork of a process that already ran torch or numba
-    threads is not safe). The inputs every task shares (bars, feature frames, the strategy) are
-    pickled ONCE and handed to each worker process once, through the pool's initializer; a task
-    itself only carries its small item (a fold, a chunk of combinations, a candidate).
+    threads is not safe) and stay warm for the executor's lifetime, across maps. The inputs
+    every task of a map shares (bars, feature frames, the strategy) are pickled ONCE into a
+    temporary file that each worker process reads once; a task itself only carries its small
+    item (a fold, a chunk of combinations, a candidate).
 
 ``ray``
     Ray tasks on the cluster named by ``RAY_ADDRESS`` (or ``address=``), else on a local
@@ -28,6 +29,7 @@ functions: ``fn(shared, item)`` when ``shared`` is given, ``fn(item)`` otherwise
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -102,18 +104,28 @@ def _call(fn: Callable[..., Any], shared: Any, item: Any) -> Any:
 # local: in-process or a process pool
 # ---------------------------------------------------------------------------------------------
 
-_WORKER_SHARED: Any = _NO_SHARED
-_PRELOAD = ("numpy", "polars", "torch", "vectorbt", "fuzzyvec.research.pipeline", "fuzzyvec.backtest.engine")
+_WORKER_CACHE: dict[str, Any] = {}
+#: imported once by the fork server, so every worker forks with them loaded
+_PRELOAD = ("numpy", "polars", "torch", "fuzzyvec.research.pipeline", "fuzzyvec.backtest.engine",
+            "fuzzyvec.backtest.sweep", "fuzzyvec.nb.engine")
 
 
-def _init_worker(payload: bytes | None) -> None:
-    """Pool initializer: unpickle the shared inputs once per worker process."""
-    global _WORKER_SHARED
-    _WORKER_SHARED = _NO_SHARED if payload is None else pickle.loads(payload)
+def _init_worker(threads: int) -> None:
+    """Pool initializer: numba kernels use this worker's share of the CPUs (no oversubscription)."""
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
-def _pool_task(fn: Callable[..., Any], item: Any) -> Any:
-    return _call(fn, _WORKER_SHARED, item)
+def _pool_task(fn: Callable[..., Any], key: str | None, path: str | None, item: Any) -> Any:
+    """Body of every pool task: load the map's shared inputs once per worker process, then call."""
+    if key is None:
+        return fn(item)
+    if key not in _WORKER_CACHE:
+        _WORKER_CACHE.clear()  # keep only the current map's inputs alive
+        with open(path, "rb") as fh:
+            _WORKER_CACHE[key] = pickle.load(fh)
+    return fn(_WORKER_CACHE[key], item)
 
 
 def _cpu_count() -> int:
@@ -124,7 +136,12 @@ def _cpu_count() -> int:
 
 
 class LocalExecutor(Executor):
-    """This machine: in-process for ``workers=1``, else a ``forkserver`` process pool.
+    """This machine: in-process for ``workers=1``, else a warm ``forkserver`` process pool.
+
+    The pool starts on the first :meth:`map` that needs it and stays up, with its workers'
+    imported libraries and loaded kernels, until :meth:`close` (or the ``with`` block ends):
+    the folds, chunks and candidates of later maps reuse the same warm processes. Each map's
+    shared inputs are pickled once into a temporary file that every worker reads once.
 
     Parameters
     ----------
@@ -136,31 +153,62 @@ class LocalExecutor(Executor):
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = _check_workers(workers) or _cpu_count()
+        self._pool: Any = None
+        self._tmp: Any = None
+        self._maps = 0
+
+    def _ensure_pool(self) -> Any:
+        if self._pool is None:
+            import multiprocessing as mp
+            import tempfile
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = mp.get_context("forkserver")
+            # the fork server imports the heavy libraries once; each worker forks from it with them
+            # loaded (it never ran a thread pool, so the fork is safe) instead of importing them again
+            ctx.set_forkserver_preload(list(_PRELOAD))
+            threads = max(1, _cpu_count() // self.workers)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(threads,))
+            shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+            self._tmp = tempfile.TemporaryDirectory(prefix="fuzzyvec-pool-", dir=shm)
+        return self._pool
 
     def map(self, fn: Callable[..., Any], items: Iterable[Any], *, shared: Any = _NO_SHARED) -> Iterator[Any]:
         items = list(items)
-        n = min(self.workers, len(items))
-        if n <= 1:
+        if self.workers <= 1 or len(items) <= 1:
             for item in items:
                 yield _call(fn, shared, item)
             return
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        pool = self._ensure_pool()
+        key = path = None
+        if shared is not _NO_SHARED:
+            self._maps += 1
+            key = f"{os.getpid()}-{id(self)}-{self._maps}"
+            path = os.path.join(self._tmp.name, f"{key}.pkl")
+            with open(path, "wb") as fh:
+                pickle.dump(shared, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        futures = [pool.submit(_pool_task, fn, key, path, item) for item in items]
+        try:
+            for f in futures:
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+            if path is not None:
+                for f in futures:  # the file is needed until every started task has read it
+                    if not f.cancelled():
+                        f.exception()
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
-        ctx = mp.get_context("forkserver")
-        # the fork server imports the heavy libraries once; each worker forks from it with them
-        # loaded (it never ran a thread pool, so the fork is safe) instead of importing them again
-        ctx.set_forkserver_preload(list(_PRELOAD))
-        payload = None if shared is _NO_SHARED else pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(payload,)) as pool:
-            futures = [pool.submit(_pool_task, fn, item) for item in items]
-            try:
-                for f in futures:
-                    yield f.result()
-            finally:
-                for f in futures:
-                    f.cancel()
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
 
 # ---------------------------------------------------------------------------------------------

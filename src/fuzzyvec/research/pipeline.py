@@ -230,7 +230,7 @@ def evaluate(
     end: Any = None,
     **backtest_overrides: Any,
 ) -> EvaluationResult:
-    """Bundle + bars -> features -> probabilities -> positions -> vectorbt backtest.
+    """Bundle + bars -> features -> probabilities -> positions -> backtest (the engine kernel).
 
     Features are computed on all bars given (warm-up history included); the backtest covers
     bars opening at or after ``start`` (default: all bars) up to ``end``.
