@@ -2,7 +2,7 @@
 
 One pass over the bars, in plain Python (lists of floats, no numpy in the loop): at each bar
 the previous bar's decision executes at this bar's open (fees, slippage, full-equity sizing),
-or, when nothing changes, the open position's stop-loss / take-profit are checked; then the
+then the open position's stop-loss / take-profit are checked (the entry bar included); then the
 bar's probabilities are turned into the next decision (SPEC §6: confidence threshold, signal
 separation, position awareness). Same rules as :func:`fuzzyvec.decide` followed by
 :func:`fuzzyvec.backtest` with next-open execution (SPEC §7); the benchmark checks that the
@@ -55,7 +55,7 @@ def run_event_loop(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: 
                 cash -= target * fill * units + fill * units * fees
                 side, entry = target, fill
                 trades += 1
-        elif side != 0:
+        if side != 0:  # the stops, from the entry bar on
             hit = None
             if sl_stop is not None:
                 level = entry * (1 - side * sl_stop)
@@ -183,7 +183,7 @@ def run_pandas_event_loop(df: Any, *, threshold: float, min_signal_separation: i
                 cash -= target * fill * units + fill * units * fees
                 side, entry = target, fill
                 trades += 1
-        elif side != 0:
+        if side != 0:  # the stops, from the entry bar on
             hit = None
             if sl_stop is not None:
                 level = entry * (1 - side * sl_stop)

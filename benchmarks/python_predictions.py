@@ -1,7 +1,7 @@
 """The plain-Python anchor of the predictions benchmark: a prediction file simulated bar by bar.
 
 The same SPEC §8 rules as :func:`fuzzyvec.backtest_predictions` (see
-``src/fuzzyvec/predictions.py``), written as the event loop a user without vectorbt would
+``src/fuzzyvec/backtest/predictions.py``), written as the event loop a user without fuzzyvec would
 write: bars and prediction rows go into Python lists and a dict, then one pass over the bars.
 
 - A row *acts* when its signal is long/short and ``confidence >= threshold``; a bar without

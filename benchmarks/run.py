@@ -1,21 +1,25 @@
 """Run every fuzzyvec benchmark and print one set of tables, ratios measured in the same run.
 
-    python benchmarks/run.py [--quick] [--only kernels,training,backtest,predictions,scale] [--markdown PATH]
+    python benchmarks/run.py [--quick] [--only kernels,training,backtest,predictions,scale,live] [--markdown PATH]
 
 Sections (each also runs alone: ``python benchmarks/bench_<section>.py [--quick]``):
 
 - ``kernels``: indicators on ~1M bars vs TA-Lib and pandas, memberships vs scikit-fuzzy,
   ``build_features`` vs a pandas implementation of the same frame, cold vs warm start;
 - ``training``: ``fit`` of the example strategy (wall time, throughput, test metrics);
-- ``backtest``: decide + simulate vs raw vectorbt ``from_signals`` (the overhead target), the
-  full backtest vs raw vectorbt building the same tables, vs a plain Python loop and a per-bar
-  pandas loop, vs backtesting.py, a 1,000-combination sweep vs separate calls, the demo cold
-  and warm;
+- ``backtest``: one full backtest of the BTC year vs a plain Python loop and a per-bar pandas
+  loop, vs backtesting.py, a 1,000-combination sweep vs a lean numba limit kernel doing the same
+  work, vs vectorbt's native ``from_signals`` + stats and vs separate calls, a fresh process's
+  import + first sweep, the demo cold and warm;
 - ``predictions``: ``backtest_predictions`` on a prediction file vs a plain-Python simulator,
   and ONNX inference (onnxruntime, CPU) vs torch for the example MLP and the price model;
 - ``scale``: walk-forward on 1 vs 2 workers (local pool, Ray), per-task executor overhead,
-  chunked vs unchunked sweeps (time, peak memory); ``--large`` (here or in
-  ``bench_scale.py``) adds the 100,000-combination sweep over the BTCUSDT year (~1 h on 2 cores).
+  1,000- and 100,000-combination sweeps of the BTCUSDT year in one engine call and chunked on a
+  pool (time, peak memory); ``--large`` (here or in ``bench_scale.py``) adds 1,000,000
+  combinations;
+- ``live``: the prediction service (``serve``) over HTTP: request latency p50/p99 over 1,000
+  sequential requests on 25,000 bars, the BTC year and 10 × the year, throughput with 8
+  concurrent clients, the same requests through ``PredictionClient``.
 
 ``--quick`` is the CI smoke run: tiny sizes, one repeat, every code path. Tables go to
 stdout, progress to stderr; ``--markdown PATH`` writes the same tables as Markdown.
@@ -32,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backtest
 import bench_kernels
+import bench_live
 import bench_predictions
 import bench_scale
 import bench_training
@@ -43,6 +48,7 @@ SECTIONS = {
     "backtest": bench_backtest.run,
     "predictions": bench_predictions.run,
     "scale": bench_scale.run,
+    "live": bench_live.run,
 }
 
 
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
     p.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown to PATH")
     p.add_argument("--large", action="store_true",
-                   help="scale section: also run the 100,000-combination sweep over the BTCUSDT year (~1 h on 2 cores)")
+                   help="scale section: also run a 1,000,000-combination sweep over the BTCUSDT year (a few minutes)")
     args = p.parse_args(argv)
     names = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in names if s not in SECTIONS]

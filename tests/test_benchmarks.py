@@ -18,9 +18,14 @@ HEADERS = (
     "== Feature frame of",
     "== Cold vs warm start",
     "== Training: fit(",
-    "== Decision kernel + simulation",
+    "== One backtest: BTCUSDT 5m",
     "== fuzzyvec vs backtesting.py",
     "== Sweep:",
+    "lean numba limit kernel",
+    "== A fresh process",
+    "== Walk-forward:",
+    "== Sweeps over BTCUSDT 5m",
+    "== Prediction service:",
     "== Demo wall time",
     "== Prediction-file backtest:",
     "== Inference: onnxruntime",
@@ -31,9 +36,9 @@ HEADERS = (
 def test_benchmarks_quick_run(tmp_path):
     md = tmp_path / "bench.md"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "kernels,training,backtest,predictions",
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "kernels,training,backtest,predictions,scale,live",
          "--markdown", str(md)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     out = proc.stdout
     assert proc.returncode == 0, (out + proc.stderr)[-4000:]

@@ -47,7 +47,7 @@ def results(btc_5m):
 
 @pytest.mark.parametrize("k", range(len(CONFIGS)))
 def test_vectorbt_rebuilt_from_the_records_equals_the_kernel(results, k):
-    cfg, res = results[k]
+    _cfg, res = results[k]
     pf = res.portfolio
     eq = res.equity["asset"].to_numpy()
     np.testing.assert_allclose(pf.value().to_numpy(), eq, rtol=1e-12)

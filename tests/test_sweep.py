@@ -107,7 +107,7 @@ def test_the_sweep_is_one_kernel_call_without_bar_by_combination_arrays(bars, pr
     signals = calls[0][4]
     assert signals.shape == (300, 3)  # one position column per threshold, not per combination
     assert calls[0][7].shape == (N_COMBOS,)  # N_COMBOS engine columns
-    assert calls[0][-3] is False  # no records: metrics accumulate in the kernel
+    assert calls[0][-4] is False and len(calls[0][-1]) == 0  # no records, no equity: metrics only
 
 
 def test_keep_top_k_resimulates_the_best_rows_with_records(bars, probs):

@@ -73,6 +73,7 @@ _LAZY: dict[str, str] = {
     "run_batch": "research.batch",
     "warmup_check": "features.warmup",
     "unregister_indicator": "strategy.registry",
+    "PredictionClient": "live.client",
 }
 
 __all__ = [
@@ -85,6 +86,7 @@ __all__ = [
     "ModelBundle",
     "ModelRegistry",
     "OnnxRunner",
+    "PredictionClient",
     "SchemaMismatchError",
     "SearchResult",
     "Strategy",

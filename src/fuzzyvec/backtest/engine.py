@@ -249,12 +249,14 @@ _EMPTY_I1 = np.empty(0, dtype=np.int64)
 
 def run_engine(ohlc: Mapping[str, np.ndarray], signals: np.ndarray, cols: Columns, ann: float, *,
                sl_level: np.ndarray | None = None, tp_level: np.ndarray | None = None, records: bool = False,
-               block_edges: np.ndarray | None = None) -> EngineOutput:
+               block_edges: np.ndarray | None = None, equity_bars: np.ndarray | None = None) -> EngineOutput:
     """One call of the engine kernel over all columns of ``cols``.
 
     ``ohlc`` arrays are (n, k) float64; ``signals`` (n, s) int8. With ``records`` a first pass
     counts each column's orders and trades, and a second writes exactly that many records
-    and the equity curves (so no bound is guessed and nothing is over-allocated).
+    and the equity curves (so no bound is guessed and nothing is over-allocated). Without
+    records, ``equity_bars`` samples every column's equity at those bars (``EngineOutput.equity``
+    is then (len(equity_bars), m)).
     """
     from ..nb.engine import METRICS, simulate_nb
 
@@ -268,12 +270,13 @@ def run_engine(ohlc: Mapping[str, np.ndarray], signals: np.ndarray, cols: Column
             np.asarray(report_base, dtype=bool), cols.fees, cols.slippage, cols.size, cols.sl_stop, cols.tp_stop,
             cols.sl_trail, float(ann), _EMPTY_I1 if block_edges is None else np.asarray(block_edges, dtype=np.int64))
     zeros = np.zeros(m + 1, dtype=np.int64)
-    metrics, blocks, _, _, _ = simulate_nb(*args, False, zeros, zeros)
+    sample = _EMPTY_I1 if equity_bars is None or records else np.asarray(equity_bars, dtype=np.int64)
+    metrics, blocks, _, _, sampled = simulate_nb(*args, False, zeros, zeros, sample)
     if not records:
-        return EngineOutput(metrics, blocks)
+        return EngineOutput(metrics, blocks, equity=sampled if len(sample) else None)
     starts = [np.concatenate([[0], np.cumsum(metrics[:, METRICS.index(k)])]).astype(np.int64)
               for k in ("orders", "trades")]
-    metrics, blocks, orders, trades, equity = simulate_nb(*args, True, *starts)
+    metrics, blocks, orders, trades, equity = simulate_nb(*args, True, *starts, _EMPTY_I1)
     return EngineOutput(metrics, blocks, orders, trades, equity)
 
 

@@ -202,8 +202,10 @@ def _entry_records_nb(c, i, side, q, fill, fee, sl_lvl, tp_lvl, orders, order_st
 def _simulate_column_nb(c, open_, high, low, close, sig, sl_level, tp_level, price_col, sig_col, mode_, init_cash,
                         init_report, report_base, fees_, slippage_, size_, sl_stop_, tp_stop_, sl_trail_, ann_factor,
                         block_edges, block_out, metrics, want_records, order_start, orders, trade_start, trades,
-                        equity):
+                        equity, equity_bars):
     n = close.shape[0]
+    n_eq = equity_bars.shape[0]
+    ep = 0
     k = price_col[c]
     s = sig_col[c]
     mode = mode_[c]
@@ -395,6 +397,9 @@ def _simulate_column_nb(c, open_, high, low, close, sig, sl_level, tp_level, pri
         value_r = value / cl if base_ccy else value
         if want_records:
             equity[i, c] = value_r
+        elif ep < n_eq and i == equity_bars[ep]:
+            equity[ep, c] = value_r
+            ep += 1
         r = (value_r - prev_value) / prev_value if prev_value > 0.0 else _return_nb(prev_value, value_r)
         prev_value = value_r
         r2 = r * r
@@ -507,7 +512,7 @@ def _simulate_column_nb(c, open_, high, low, close, sig, sl_level, tp_level, pri
 @njit(cache=True, parallel=True)
 def simulate_nb(open_, high, low, close, signals, sl_level, tp_level, price_col, sig_col, mode, init_cash,
                 init_report, report_base, fees, slippage, size, sl_stop, tp_stop, sl_trail, ann_factor, block_edges,
-                want_records, order_start, trade_start):
+                want_records, order_start, trade_start, equity_bars):
     """Simulate every column; see the module docstring for the rules.
 
     Parameters
@@ -539,6 +544,9 @@ def simulate_nb(open_, high, low, close, signals, sl_level, tp_level, price_col,
     order_start, trade_start : int64 (m + 1,)
         Offsets of each column's records, cumulative from 0 (from a first pass's ``orders``
         and ``trades`` metrics); ignored unless ``want_records``.
+    equity_bars : int64 (k,)
+        Without records: increasing bar indices at which to sample each column's equity (for
+        bands of many series without an (n × m) array); empty: none.
 
     Returns
     -------
@@ -547,7 +555,7 @@ def simulate_nb(open_, high, low, close, signals, sl_level, tp_level, price_col,
         Sum of returns and of squared returns per block (b = 0 without blocks).
     orders : ORDER_DT records (column-major, time-ordered within a column)
     trades : TRADE_DT records (one per position, same order)
-    equity : float64 (n, m) in the reporting currency ((0, 0) without records)
+    equity : float64 (n, m) in the reporting currency with records; else (k, m) at ``equity_bars``
     """
     n = close.shape[0]
     m = price_col.shape[0]
@@ -561,10 +569,10 @@ def simulate_nb(open_, high, low, close, signals, sl_level, tp_level, price_col,
     else:
         orders = np.empty(0, dtype=ORDER_DT)
         trades = np.empty(0, dtype=TRADE_DT)
-        equity = np.empty((0, 0), dtype=np.float64)
+        equity = np.empty((equity_bars.shape[0], m), dtype=np.float64)
     for c in prange(m):
         _simulate_column_nb(c, open_, high, low, close, signals, sl_level, tp_level, price_col, sig_col, mode,
                             init_cash, init_report, report_base, fees, slippage, size, sl_stop, tp_stop, sl_trail,
                             ann_factor, block_edges, blocks, metrics, want_records, order_start, orders,
-                            trade_start, trades, equity)
+                            trade_start, trades, equity, equity_bars)
     return metrics, blocks, orders, trades, equity
