@@ -28,7 +28,7 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
     spec = load_strategy(args.strategy, warn=False)
     walk = resolve_walk_forward(spec, train_bars=args.train_bars, test_bars=args.test_bars,
                                 step_bars=args.step_bars)
-    with make_executor(args.executor, args.workers) as executor:
+    with make_executor(args.executor, args.workers).start() as executor:  # workers boot while data loads
         data = load_strategy_data(spec, data_dir=args.data, start=args.start, end=args.end)
         n_folds = len(make_folds(data[spec.symbols[0]][spec.base_timeframe]["timestamp"], walk))
         bar = progress(total=n_folds, desc="walk-forward folds", quiet=args.quiet, unit="fold")
@@ -93,7 +93,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.algo == "tune" and args.executor == "local":
         raise UsageError("--algo tune runs its trials on Ray: use --executor ray (or leave --executor out)")
     kind = "ray" if args.algo == "tune" else (args.executor or "local")
-    executor = None if args.algo == "tune" else make_executor(kind, args.workers)
+    executor = None if args.algo == "tune" else make_executor(kind, args.workers).start()
     bar = progress(total=args.trials, desc="search", quiet=args.quiet, unit="candidate")
     try:
         result = search(args.strategy, args.space, trials=args.trials, algo=args.algo, objective=args.objective,
@@ -145,7 +145,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     files = list(dict.fromkeys(args.strategies))
     bar = progress(total=len(files), desc="batch", quiet=args.quiet, unit="file")
     try:
-        with make_executor(args.executor, args.workers) as executor:
+        with make_executor(args.executor, args.workers).start() as executor:
             table = run_batch(files, out=args.out, data_dir=args.data, start=args.start, end=args.end,
                               executor=executor, on_file=lambda rows: bar.update(1))
     finally:

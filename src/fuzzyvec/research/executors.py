@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -83,6 +84,10 @@ class Executor:
         """
         raise NotImplementedError
 
+    def start(self, *, warm_training: bool = True) -> Executor:
+        """Boot the workers in the background (a no-op where there is nothing to boot); returns self."""
+        return self
+
     def close(self) -> None:
         """Release processes or the cluster this executor started (idempotent)."""
 
@@ -115,6 +120,21 @@ def _init_worker(threads: int) -> None:
     import numba
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def _warm_worker() -> int:
+    """Pay torch's first-use cost (lazy imports of autograd and the optimisers) with a tiny step."""
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Dropout(0.1), nn.Linear(4, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.zeros(8, 4)
+    loss = nn.functional.cross_entropy(model(x), torch.zeros(8, dtype=torch.long), weight=torch.ones(3))
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return os.getpid()
 
 
 def _pool_task(fn: Callable[..., Any], key: str | None, path: str | None, item: Any) -> Any:
@@ -156,8 +176,33 @@ class LocalExecutor(Executor):
         self._pool: Any = None
         self._tmp: Any = None
         self._maps = 0
+        self._lock = threading.Lock()
+        self._starter: threading.Thread | None = None
+
+    def start(self, *, warm_training: bool = True) -> LocalExecutor:
+        """Start the pool in the background now, so its processes boot while this one prepares.
+
+        The commands that fan out call this right after creating the executor: the fork
+        server's imports, the workers' forks and (with ``warm_training``) a tiny torch training
+        step in each worker (torch's first-use cost) overlap the data loading of the driver.
+        Returns the executor; a no-op with ``workers=1``.
+        """
+        if self.workers > 1 and self._starter is None:
+            def boot() -> None:
+                pool = self._ensure_pool()
+                if warm_training:
+                    for _ in range(self.workers):
+                        pool.submit(_warm_worker)
+
+            self._starter = threading.Thread(target=boot, name="fuzzyvec-pool-start", daemon=True)
+            self._starter.start()
+        return self
 
     def _ensure_pool(self) -> Any:
+        with self._lock:
+            return self._make_pool()
+
+    def _make_pool(self) -> Any:
         if self._pool is None:
             import multiprocessing as mp
             import tempfile
@@ -203,6 +248,9 @@ class LocalExecutor(Executor):
                     os.unlink(path)
 
     def close(self) -> None:
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
