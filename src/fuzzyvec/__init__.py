@@ -73,6 +73,8 @@ _LAZY: dict[str, str] = {
     "run_batch": "research.batch",
     "warmup_check": "features.warmup",
     "unregister_indicator": "strategy.registry",
+    "pbo": "backtest.significance",
+    "deflated_sharpe": "backtest.significance",
     "PredictionClient": "live.client",
 }
 
@@ -101,6 +103,7 @@ __all__ = [
     "compute_indicator",
     "decide",
     "decide_step",
+    "deflated_sharpe",
     "evaluate",
     "export_onnx",
     "export_price_model",
@@ -114,6 +117,7 @@ __all__ = [
     "make_executor",
     "make_labels",
     "membership",
+    "pbo",
     "predict_proba",
     "predictions_from_probs",
     "price_features",

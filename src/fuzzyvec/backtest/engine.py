@@ -244,6 +244,16 @@ class EngineOutput:
 
 
 _EMPTY_F2 = np.empty((0, 0), dtype=np.float64)
+
+
+def _signal_layout(signals: np.ndarray) -> np.ndarray:
+    """int8 signals with each column contiguous (Fortran order): every engine column walks its own
+    signal column bar by bar, so a wide (bars × series) matrix is read sequentially, not with a
+    stride of one row per bar."""
+    sig = np.asarray(signals, dtype=np.int8)
+    if sig.ndim == 2 and sig.shape[1] == 1:
+        return np.ascontiguousarray(sig)
+    return np.asfortranarray(sig)
 _EMPTY_I1 = np.empty(0, dtype=np.int64)
 
 
@@ -263,7 +273,7 @@ def run_engine(ohlc: Mapping[str, np.ndarray], signals: np.ndarray, cols: Column
     m = len(cols)
     init_report = cols.init_cash if cols.init_report is None else cols.init_report
     report_base = np.zeros(m, dtype=bool) if cols.report_base is None else cols.report_base
-    args = (ohlc["open"], ohlc["high"], ohlc["low"], ohlc["close"], np.ascontiguousarray(signals, dtype=np.int8),
+    args = (ohlc["open"], ohlc["high"], ohlc["low"], ohlc["close"], _signal_layout(signals),
             _EMPTY_F2 if sl_level is None else np.ascontiguousarray(sl_level, dtype=np.float64),
             _EMPTY_F2 if tp_level is None else np.ascontiguousarray(tp_level, dtype=np.float64),
             cols.price_col, cols.sig_col, cols.mode, cols.init_cash, np.asarray(init_report, dtype=np.float64),

@@ -22,14 +22,14 @@ from ..errors import (
     UsageError,
 )
 from ..report.console import set_quiet
-from . import live, predictions, research, strategy, sweep, train
+from . import compare, live, predictions, research, strategy, sweep, train
 from .common import EXIT_FAILURE, EXIT_USAGE, Parser
 
 __all__ = ["build_parser", "load_plugins", "main"]
 
 _INPUT_ERRORS = (StrategyError, DataError, SchemaMismatchError, BundleError)
 #: command groups in the order their commands are listed by ``--help``
-GROUPS = (strategy, train, sweep, research, predictions, live)
+GROUPS = (strategy, train, sweep, research, predictions, compare, live)
 
 
 def build_parser() -> argparse.ArgumentParser:

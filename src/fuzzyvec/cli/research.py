@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import UsageError
 from ..report.console import print_table, progress
 from ..research.executors import make_executor
-from .common import OK, add_common, executor_options, positive_int
+from .common import OK, add_common, executor_options, positive_int, print_warnings
 
 __all__ = ['cmd_batch', 'cmd_check_lookahead', 'cmd_search', 'cmd_walk_forward', 'register']
 
@@ -46,24 +46,55 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
                                                  "folds_detail": result.table.to_dicts()})
         for r in result.folds:
             save_bundle(r.bundle, tmp / f"fold_{r.fold.index}" / "bundle")
-        from ..report.html import equity_figure
-
-        equity_figure(result.equity.drop("fold")).write_html(tmp / "equity.html", include_plotlyjs=True)
+        _walk_forward_report(tmp / "equity.html", spec, result)
+    m_all = result.metrics
     if args.json:
-        print(json.dumps({"run": str(folder), "fold_count": len(result.folds),
-                          "walk_forward": result.metrics["walk_forward"],
-                          "out_of_sample": result.metrics["out_of_sample"], "folds": result.table.to_dicts()},
-                         indent=2, default=str))
+        print(json.dumps({"run": str(folder), "fold_count": len(result.folds), "walk_forward": m_all["walk_forward"],
+                          "out_of_sample": m_all["out_of_sample"], "bootstrap": m_all["bootstrap"],
+                          "baselines": m_all["baselines"], "warnings": m_all["warnings"],
+                          "folds": result.table.to_dicts()}, indent=2, default=str))
         return OK
-    print(f"walk-forward of {spec.name}: {len(result.folds)} folds (train {walk.train_bars}, test "
-          f"{walk.test_bars}, step {walk.step_bars or walk.test_bars} bars)")
+    print(f"walk-forward of {spec.name}: {len(result.folds)} folds (train {walk.train_bars:,}, test "
+          f"{walk.test_bars:,}, step {walk.step_bars or walk.test_bars:,} bars)")
     cols = ["fold", "symbol", "test_start", "test_end", "total_return", "sharpe", "max_drawdown", "trades"]
     print_table(result.table.select(cols).rows(), cols)
-    for sym, m in result.metrics["out_of_sample"].items():
-        print(f"\nout-of-sample {sym}: total return {m['total_return']:.4f}, sharpe {m['sharpe']}, "
-              f"max drawdown {m['max_drawdown']:.4f} over {m['bars']} bars")
+    for sym, m in m_all["out_of_sample"].items():
+        boot = m_all["bootstrap"].get(sym) or {}
+        rows = [["total return", m["total_return"], *(boot.get("total_return") or ["", ""])],
+                ["Sharpe", m["sharpe"], *(boot.get("sharpe") or ["", ""])],
+                ["max drawdown", m["max_drawdown"], "", ""]]
+        base = m_all["baselines"].get(sym)
+        print(f"\nout of sample, {sym}: {m['bars']:,} bars stitched from the folds' test windows")
+        headers = ["metric", "strategy", "95 % low", "95 % high"]
+        if base:
+            headers += ["buy & hold", "random (median)", "p-value vs random"]
+            for row, key in zip(rows, ("total_return", "sharpe", "max_drawdown"), strict=True):
+                rnd = base["random"].get(key)
+                row += [base["buy_and_hold"].get(key), rnd.get("median") if isinstance(rnd, dict) else "",
+                        base["random"]["p_value"].get(key, "")]
+        print_table(rows, headers)
+        print("  95 %: stationary block bootstrap of the out-of-sample returns "
+              f"({boot.get('n_boot', 0):,} resamples)")
+    print_warnings(m_all["warnings"])
     print(f"wrote {folder}/ (folds.csv, equity.csv, equity.html, metrics.json, fold_*/bundle)")
     return OK
+
+
+def _walk_forward_report(path: Path, spec: Any, result: Any) -> None:
+    """equity.html: the stitched out-of-sample equity over buy-and-hold and the random band."""
+    from ..report.html import equity_figure, write_report
+
+    m = result.metrics
+    summary: dict[str, Any] = {"Strategy": spec.name, "Folds": m["folds"]}
+    for sym, oos in m["out_of_sample"].items():
+        boot = m["bootstrap"].get(sym) or {}
+        tr = boot.get("total_return") or [None, None]
+        summary[f"{sym}: out-of-sample total return (95 % interval)"] = (
+            f"{oos['total_return']:.2%} ({tr[0]:.2%} .. {tr[1]:.2%})" if tr[0] is not None else f"{oos['total_return']:.2%}")
+        if sym in m["baselines"]:
+            summary[f"{sym}: p-value vs random entries (return)"] = m["baselines"][sym]["random"]["p_value"]["total_return"]
+    fig = equity_figure(result.equity.drop("fold"), baselines=result.baselines)
+    write_report(path, title=f"{spec.name} - walk-forward out of sample", figures={"Equity": fig}, summary=summary)
 
 
 def cmd_check_lookahead(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..report.console import print_table
-from .common import OK, add_common, epoch_bar, say
+from .common import OK, add_common, epoch_bar, print_warnings, say
 
 __all__ = ['STAT_ROWS', 'cmd_backtest', 'cmd_demo', 'cmd_train', 'print_stats', 'register']
 
@@ -87,10 +87,46 @@ STAT_ROWS = (
 )
 
 
-def print_stats(metrics: dict[str, dict[str, Any]]) -> None:
+#: rows that the baselines have too (the others are blank in their columns)
+_BASELINE_ROWS = ("total_return", "cagr", "sharpe", "max_drawdown", "trades", "exposure", "final_equity")
+
+
+def print_stats(metrics: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]] | None = None) -> None:
+    """The stats table; with ``baselines`` (metrics.json's), buy-and-hold and random-entry columns
+    beside each symbol and the strategy's p-values against the random entries."""
     syms = list(metrics)
-    print_table([[label, *(metrics[s].get(key) for s in syms)] for label, key in STAT_ROWS],
-                       ["metric", *syms])
+    headers = ["metric"]
+    for s in syms:
+        headers += [s, "buy & hold", "random (median)"] if baselines and s in baselines else [s]
+    rows = []
+    for label, key in STAT_ROWS:
+        row: list[Any] = [label]
+        for s in syms:
+            row.append(metrics[s].get(key))
+            if baselines and s in baselines:
+                b = baselines[s]
+                rnd = b["random"].get(key)
+                rows_have = key in _BASELINE_ROWS
+                row += [b["buy_and_hold"].get(key) if rows_have else "",
+                        (rnd.get("median") if isinstance(rnd, dict) else "") if rows_have else ""]
+        rows.append(row)
+    if baselines:
+        for label, what in (("p-value vs random, return", "total_return"), ("p-value vs random, Sharpe", "sharpe"),
+                            ("percentile among random", "total_return")):
+            row = [label]
+            for s in syms:
+                if s in baselines:
+                    r = baselines[s]["random"]
+                    value = r["percentile" if label.startswith("percentile") else "p_value"][what]
+                    row += [value, "", ""]
+                else:
+                    row.append("")
+            rows.append(row)
+    print_table(rows, headers)
+    if baselines:
+        n = next(iter(baselines.values()))["random"]["n_series"]
+        print(f"  random: {n:,} position series with the strategy's trade count, exposure and long/short mix; "
+              "p-value = share of them doing at least as well (one-sided)")
 
 
 def _run_backtest(args: argparse.Namespace, spec: Any, *, title: str) -> int:
@@ -123,7 +159,8 @@ def _run_backtest(args: argparse.Namespace, spec: Any, *, title: str) -> int:
         print(json.dumps({"run": str(folder), **summary}, indent=2, default=str))
         return OK
     print(f"\n{title}: {spec.name}, {summary['period_start']} .. {summary['period_end']}")
-    print_stats(metrics)
+    print_stats(metrics, summary.get("baselines"))
+    print_warnings(summary.get("warnings") or [])
     test = bundle.metrics.get("test") or {}
     if test.get("accuracy") is not None:
         print(f"\nmodel test accuracy {test['accuracy']:.3f}, macro F1 {test.get('f1_macro', float('nan')):.3f}")

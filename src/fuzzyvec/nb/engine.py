@@ -474,7 +474,7 @@ def _simulate_column_nb(c, open_, high, low, close, sig, sl_level, tp_level, pri
         m[M_SHARPE] = mean / std * np.sqrt(ann_factor) if std > 0.0 else np.inf
         downside = np.sqrt(down2 / n) * np.sqrt(ann_factor)
         m[M_SORTINO] = mean * ann_factor / downside if downside > 0.0 else np.inf
-    m[M_MAX_DD] = -max_dd
+    m[M_MAX_DD] = 0.0 - max_dd  # a positive fraction (0.0, not -0.0, without a drawdown)
     m[M_CALMAR] = m[M_CAGR] / -max_dd if max_dd != 0.0 else np.nan
     m[M_MAX_DD_DUR] = float(max_dur) if max_dur >= 0 else np.nan
     if n_closed > 0:

@@ -60,8 +60,12 @@ def format_value(v: Any) -> str:
 
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str] | None, title: str | None) -> Table:
     width = max([len(headers or ())] + [len(r) for r in rows])
-    numeric = [all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows if i < len(r))
-               and any(i < len(r) for r in rows) for i in range(width)]
+    def filled(r: Sequence[Any], i: int) -> bool:
+        return i < len(r) and r[i] is not None and r[i] != ""
+
+    # a column is numeric when every filled cell is a number (blank cells do not count)
+    numeric = [all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows if filled(r, i))
+               and any(filled(r, i) for r in rows) for i in range(width)]
     table = Table(box=box.SIMPLE_HEAD, show_header=bool(headers), title=title, title_justify="left",
                   pad_edge=False, padding=(0, 1, 0, 0), header_style="bold", show_edge=False)
     names = list(headers or [""] * width) + [""] * (width - len(headers or ()))

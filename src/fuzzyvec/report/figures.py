@@ -185,7 +185,7 @@ def price_figure(
 
 
 def equity_figure(equity: pl.DataFrame, stats: pl.DataFrame | None = None, *,
-                  max_points: int = MAX_POINTS) -> go.Figure:
+                  max_points: int = MAX_POINTS, baselines: Mapping[str, Any] | None = None) -> go.Figure:
     """Equity curve(s) and the percent drawdown below each curve's running peak.
 
     Parameters
@@ -197,11 +197,16 @@ def equity_figure(equity: pl.DataFrame, stats: pl.DataFrame | None = None, *,
         legend names.
     max_points:
         Longer curves are thinned for display, keeping each bucket's extremes.
+    baselines:
+        Optional ``{symbol: Baselines}`` (:func:`fuzzyvec.backtest.baselines.baselines`): the
+        symbol's buy-and-hold equity (dashed) and the 5–95 % band of its random-entry series
+        are drawn under its curve.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        Row 1: one equity line per symbol; row 2: one drawdown line (%, ≤ 0) per symbol.
+        Row 1: one equity line per symbol (over buy-and-hold and the random band when given);
+        row 2: one drawdown line (%, ≤ 0) per symbol.
     """
     cols = [c for c in equity.columns if c != "timestamp"]
     info: dict[str, str] = {}
@@ -218,6 +223,22 @@ def equity_figure(equity: pl.DataFrame, stats: pl.DataFrame | None = None, *,
         idx = _decimate(max_points, eq, dd)
         x = _x(equity["timestamp"].gather(idx))
         colour = palette[i % len(palette)]
+        base = (baselines or {}).get(col)
+        if base is not None:
+            band = base.band
+            bx = _x(band["timestamp"])
+            n_rand = base.random.get("n_series", 0)
+            if n_rand:
+                fig.add_trace(go.Scatter(x=bx, y=_f64(band["p95"]), mode="lines", line={"width": 0}, legendgroup=col,
+                                         showlegend=False, hoverinfo="skip"), row=1, col=1)
+                fig.add_trace(go.Scatter(x=bx, y=_f64(band["p5"]), mode="lines", line={"width": 0}, fill="tonexty",
+                                         fillcolor="rgba(127,127,127,0.18)", legendgroup=col,
+                                         name=f"{col} random entries, 5-95 % ({n_rand:,} series)",
+                                         hovertemplate="random 5 %%: %{y:,.2f}<extra></extra>"), row=1, col=1)
+            fig.add_trace(go.Scatter(x=bx, y=_f64(band["buy_and_hold"]), mode="lines", legendgroup=col,
+                                     name=f"{col} buy and hold ({_pct(base.buy_and_hold.get('total_return'))})",
+                                     line={"color": "#7f7f7f", "width": 1, "dash": "dash"},
+                                     hovertemplate="buy and hold %{y:,.2f}<extra></extra>"), row=1, col=1)
         fig.add_trace(go.Scatter(x=x, y=eq[idx], mode="lines", name=f"{col}{info.get(col, '')}", legendgroup=col,
                                  line={"color": colour, "width": 1.5},
                                  hovertemplate=f"{col}<br>%{{x}}<br>equity %{{y:,.2f}}<extra></extra>"), row=1, col=1)

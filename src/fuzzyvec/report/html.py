@@ -184,7 +184,8 @@ def write_report(
     return atomic_write_text(path, doc)
 
 
-def build_report(path: str | Path, *, spec: Any, evaluation: Any, bundle: Any) -> Path:
+def build_report(path: str | Path, *, spec: Any, evaluation: Any, bundle: Any,
+                 baselines: Mapping[str, Any] | None = None) -> Path:
     """All five figures from the pipeline's objects, written by :func:`write_report`.
 
     Parameters
@@ -197,6 +198,9 @@ def build_report(path: str | Path, *, spec: Any, evaluation: Any, bundle: Any) -
         :func:`fuzzyvec.research.pipeline.evaluate`'s :class:`~fuzzyvec.research.pipeline.EvaluationResult`.
     bundle:
         The :class:`~fuzzyvec.model.bundle.ModelBundle` (metrics and training history).
+    baselines:
+        Optional ``{symbol: Baselines}``: buy-and-hold and the random-entry band under the equity
+        curve, and the random baseline's p-values in the summary.
 
     Returns
     -------
@@ -211,7 +215,7 @@ def build_report(path: str | Path, *, spec: Any, evaluation: Any, bundle: Any) -
     figures: dict[str, go.Figure] = {}
     for sym, bars in evaluation.bars.items():
         figures[f"Price {sym}"] = price_figure(bars, bt.trades, symbol=sym)
-    figures["Equity"] = equity_figure(bt.equity, bt.stats)
+    figures["Equity"] = equity_figure(bt.equity, bt.stats, baselines=baselines)
     feats = evaluation.features
     for sym, bars in evaluation.bars.items():
         lo, hi = bars["timestamp"].min(), bars["timestamp"].max()
@@ -236,6 +240,11 @@ def build_report(path: str | Path, *, spec: Any, evaluation: Any, bundle: Any) -
         "Fees paid": {s: m.get("fees_paid") for s, m in bm.items()},
         "Final equity": {s: m.get("final_equity") for s, m in bm.items()},
     }
+    if baselines:
+        rnd = {s: b.random for s, b in baselines.items()}
+        per_symbol["Random entries: median return"] = {s: _pct(r["total_return"]["median"]) for s, r in rnd.items()}
+        per_symbol["p-value vs random (return)"] = {s: r["p_value"]["total_return"] for s, r in rnd.items()}
+        per_symbol["p-value vs random (Sharpe)"] = {s: r["p_value"]["sharpe"] for s, r in rnd.items()}
     test = metrics.get("test") or {}
     summary: dict[str, Any] = {
         "Strategy": spec.name,

@@ -21,7 +21,7 @@ import polars as pl
 
 from ..errors import FuzzyvecError
 
-__all__ = ["BATCH_COLUMNS", "backtest_start", "run_batch", "write_run"]
+__all__ = ["BATCH_COLUMNS", "backtest_start", "run_batch", "run_warnings", "write_run"]
 
 #: columns of the :func:`run_batch` table
 BATCH_COLUMNS = ("file", "strategy", "symbol", "status", "period_start", "period_end", "total_return", "sharpe",
@@ -31,9 +31,9 @@ BATCH_COLUMNS = ("file", "strategy", "symbol", "status", "period_start", "period
 def backtest_start(bundle: Any, start: Any) -> tuple[Any, str]:
     """(backtest start, how to describe the period): ``start``, else the model's test split."""
     if start is not None:
-        return start, f"from {start}"
+        return start, f"the bars from {start}"
     start = (bundle.metadata.get("date_ranges") or {}).get("test", {}).get("start")
-    return start, "the model's out-of-sample test period" if start else "all bars"
+    return start, f"the model's out-of-sample test period (from {start})" if start else "all bars"
 
 
 def _new_folder(root: Path) -> Path:
@@ -46,18 +46,35 @@ def _new_folder(root: Path) -> Path:
     return folder
 
 
-def write_run(spec: Any, bundle: Any, ev: Any, *, root: Path, trained: bool) -> tuple[Path, dict[str, Any]]:
-    """Write a run folder under ``root`` atomically; returns (folder, the metrics.json summary)."""
+def run_warnings(result: Any, *, what: str = "the backtest") -> list[str]:
+    """Warnings about a backtest result that must not pass in silence: a symbol with 0 trades."""
+    label = result.stats.columns[0]
+    return [f"{what} of {row[label]} made 0 trades: its statistics say nothing about the model (a model that "
+            "predicts one class, or a confidence threshold above every prediction, never trades)"
+            for row in result.stats.iter_rows(named=True) if row["trades"] == 0]
+
+
+def write_run(spec: Any, bundle: Any, ev: Any, *, root: Path, trained: bool,
+              n_random: int = 1000) -> tuple[Path, dict[str, Any]]:
+    """Write a run folder under ``root`` atomically; returns (folder, the metrics.json summary).
+
+    The summary carries the backtest's stats, its baselines (buy-and-hold, flat, ``n_random``
+    random-entry series: :func:`fuzzyvec.backtest.baselines.baselines`) and its warnings.
+    """
+    from ..backtest.baselines import baselines_from_result
     from ..io_utils import atomic_dir, atomic_write, atomic_write_json
     from ..model.bundle import save_bundle
     from ..report.html import build_report
 
     folder = _new_folder(root)
+    base = baselines_from_result(ev.backtest, ev.bars, n_random=n_random, timeframe=spec.base_timeframe)
     summary = {
         "strategy": spec.name, "period_start": str(ev.backtest.stats["start"][0]),
         "period_end": str(ev.backtest.stats["end"][0]), "backtest": ev.backtest.metrics(),
+        "baselines": {sym: b.to_json() for sym, b in base.items()},
         "training": {k: bundle.metrics.get(k) for k in ("test", "best_epoch", "epochs_run", "stopped_early")},
         "model": str(bundle.path) if bundle.path else "bundle/",
+        "warnings": run_warnings(ev.backtest),
     }
     with atomic_dir(folder) as tmp:
         if trained:
@@ -67,7 +84,7 @@ def write_run(spec: Any, bundle: Any, ev: Any, *, root: Path, trained: bool) -> 
         atomic_write_json(tmp / "metrics.json", summary)
         atomic_write(tmp / "trades.csv", lambda p: ev.backtest.trades.write_csv(p))
         ev.backtest.equity.write_csv(tmp / "equity.csv")
-        build_report(tmp / "report.html", spec=spec, evaluation=ev, bundle=bundle)
+        build_report(tmp / "report.html", spec=spec, evaluation=ev, bundle=bundle, baselines=base)
     return folder, summary
 
 

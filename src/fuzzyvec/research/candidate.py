@@ -59,7 +59,7 @@ def evaluate_candidate(inp: CandidateInputs, item: tuple[int, dict[str, Any]]) -
         if not report.clean:
             cols = sorted({r["column"] for r in report.offending})
             return {**row, "status": "lookahead", "error": f"features change when future bars are removed: {cols}"}
-        wf = walk_forward(spec, inp.data)
+        wf = walk_forward(spec, inp.data, n_random=0, n_boot=0)  # scored by its objective only
     except FuzzyvecError as exc:
         return {**row, "status": "error", "error": str(exc)}
     except (ArithmeticError, RuntimeError, ValueError) as exc:  # e.g. a candidate whose training diverges

@@ -13,7 +13,7 @@ segment's final equity) into one curve with overall metrics.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,6 +65,7 @@ class WalkForwardResult:
     table: pl.DataFrame
     equity: pl.DataFrame
     metrics: dict[str, Any]
+    baselines: dict[str, Any] = field(default_factory=dict, compare=False)  # {symbol: Baselines}
 
 
 def make_folds(base_ts: pl.Series, walk: WalkForward) -> list[Fold]:
@@ -213,6 +214,8 @@ def walk_forward(
     end: Any = None,
     on_fold: Callable[[FoldResult], None] | None = None,
     executor: Any = None,
+    n_random: int = 1000,
+    n_boot: int = 1000,
 ) -> WalkForwardResult:
     """Walk-forward out-of-sample evaluation of a strategy.
 
@@ -229,10 +232,20 @@ def walk_forward(
         Runs the folds: a :class:`fuzzyvec.research.executors.Executor` (the strategy and bars reach each
         worker once), None (this process, in order), or anything with ``map(fn, items)``.
         Results do not depend on it: each fold trains with its own fixed seed.
+    n_random:
+        Random-entry series of the out-of-sample baseline (0: no baselines): buy-and-hold, flat
+        and random entries with the stitched out-of-sample trade count, exposure and long/short
+        mix, on the out-of-sample bars (:func:`fuzzyvec.backtest.baselines.baselines`), in
+        ``metrics["baselines"]``.
+    n_boot:
+        Resamples of the stationary block bootstrap of the stitched out-of-sample returns (0:
+        none): 95 % intervals of total return and Sharpe in ``metrics["bootstrap"]``.
 
     Returns
     -------
     WalkForwardResult
+        ``metrics`` has ``folds``, ``walk_forward`` (the windows), ``out_of_sample`` (per symbol),
+        ``bootstrap`` and ``baselines`` (per symbol) and ``warnings`` (e.g. folds with 0 trades).
     """
     from ..data.files import load_strategy_data
     from ..strategy.load import load_strategy
@@ -264,6 +277,59 @@ def walk_forward(
     init_cash = spec.backtest.init_cash
     equity = _stitch(results, init_cash)
     bpy = spec.backtest.bars_per_year or timedelta(days=365) / d
-    metrics = {"folds": len(results), "walk_forward": walk.model_dump(),
-               "out_of_sample": _curve_metrics(equity, init_cash, bpy)}
-    return WalkForwardResult(tuple(results), pl.DataFrame(rows), equity, metrics)
+    oos = _curve_metrics(equity, init_cash, bpy)
+    warnings = [f"fold {r['fold']} ({r['test_start']} .. {r['test_end']}) of {r['symbol']} made 0 trades out of "
+                "sample" for r in rows if not r["trades"]]
+    metrics = {"folds": len(results), "walk_forward": walk.model_dump(), "out_of_sample": oos,
+               "bootstrap": _bootstrap(equity, init_cash, bpy, n_boot) if n_boot else {},
+               "warnings": warnings}
+    base = _baselines(spec, data, equity, results, oos, n_random) if n_random else {}
+    metrics["baselines"] = {sym: b.to_json() for sym, b in base.items()}
+    return WalkForwardResult(tuple(results), pl.DataFrame(rows), equity, metrics, base)
+
+
+def _returns(equity: pl.DataFrame, col: str, init_cash: float) -> np.ndarray:
+    v = equity[col].to_numpy()
+    prev = np.concatenate([[init_cash], v[:-1]])
+    return v / prev - 1.0
+
+
+def _bootstrap(equity: pl.DataFrame, init_cash: float, bars_per_year: float, n_boot: int) -> dict[str, Any]:
+    """95 % stationary-bootstrap intervals of each stitched curve's total return and Sharpe."""
+    from ..backtest.significance import bootstrap_intervals
+
+    out = {}
+    for c in (c for c in equity.columns if c not in ("timestamp", "fold")):
+        iv = bootstrap_intervals(_returns(equity, c, init_cash), n_boot=n_boot, ann_factor=bars_per_year)
+        out[c] = {"total_return": [_num(x) for x in iv["total_return"]], "sharpe": [_num(x) for x in iv["sharpe"]],
+                  "n_boot": n_boot, "level": 0.95}
+    return out
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _baselines(spec: Strategy, data: Mapping[str, Mapping[str, pl.DataFrame]], equity: pl.DataFrame,
+               results: list[FoldResult], oos: Mapping[str, Any], n_random: int) -> dict[str, Any]:
+    """Baselines on the out-of-sample bars, with the stitched out-of-sample activity."""
+    from ..backtest.baselines import baselines
+
+    out = {}
+    stamps = equity["timestamp"]
+    for sym in (c for c in equity.columns if c not in ("timestamp", "fold")):
+        bars = data[sym][spec.base_timeframe].filter(pl.col("timestamp").is_in(stamps.implode()))
+        trades = [r.trades.filter(pl.col("symbol") == sym) if "symbol" in r.trades.columns else r.trades
+                  for r in results]
+        n_trades = sum(t.height for t in trades)
+        longs = sum(int((t["direction"] == "long").sum()) for t in trades)
+        held = sum(float(r.stats[sym].get("exposure") or 0.0) * int(r.stats[sym].get("bars") or 0)
+                   for r in results if sym in r.stats)
+        m = oos[sym]
+        if bars.height < 2:
+            continue
+        out[sym] = baselines(bars, config=spec.backtest, strategy_return=m["total_return"],
+                             strategy_sharpe=m["sharpe"], trades=n_trades, exposure=min(1.0, held / bars.height),
+                             long_share=longs / n_trades if n_trades else 0.5, n_random=n_random,
+                             timeframe=spec.base_timeframe)
+    return out
