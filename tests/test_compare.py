@@ -101,6 +101,12 @@ def test_unusable_input_exits_2(bundles, tmp_path):
     shutil.copytree(bundles["b"], broken)
     (broken / "metadata.json").write_text("{not json", encoding="utf-8")
     cases["corrupt metadata.json"] = (bundles["a"], broken, (), "not valid JSON")
+    other = tmp_path / "other_symbol"  # the same model, its stored strategy moved to another symbol
+    shutil.copytree(bundles["b"], other)
+    meta = json.loads((other / "metadata.json").read_text(encoding="utf-8"))
+    meta["strategy"]["training_data"]["symbols"]["symbol"] = "BTCUSDT"
+    (other / "metadata.json").write_text(json.dumps(meta), encoding="utf-8")
+    cases["different symbols"] = (bundles["a"], other, (), "trade different symbols")
     for what, (new, old, extra, message) in cases.items():
         r = run_cli("compare", str(new), "--baseline", str(old), "--random", "0", *extra)
         assert r.returncode == 2, (what, r.stdout, r.stderr)

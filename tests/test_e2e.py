@@ -96,6 +96,16 @@ def test_backtest_with_model_has_no_feature_mismatch(trained_example, tmp_path):
     trades = pl.read_csv(run / "trades.csv")
     assert trades.height == stats["trades"]
     assert "Sharpe" in r.stdout and "total return" in r.stdout
+    # the strategy beside its baselines, in metrics.json, on the console and in the report
+    base = metrics["baselines"]["BTCUSDT"]
+    assert set(base) == {"buy_and_hold", "flat", "random"}
+    assert base["flat"]["total_return"] == 0 and base["buy_and_hold"]["trades"] == 1
+    rnd = base["random"]
+    assert rnd["n_series"] == 1000 and rnd["trades"] == stats["trades"]
+    assert 1 / 1001 <= rnd["p_value"]["total_return"] <= 1 and 0 <= rnd["percentile"]["total_return"] <= 100
+    assert "buy & hold" in r.stdout and "p-value vs random, return" in r.stdout
+    html = (run / "report.html").read_text()
+    assert "random entries, 5-95 %" in html and "buy and hold" in html
 
 
 def test_backtest_refuses_bundle_of_other_features(trained_example, tmp_path):
@@ -131,6 +141,9 @@ def test_sweep_cli(trained_example, tmp_path):
     assert table.height == 4
     assert (run / "heatmap.html").stat().st_size > 10_000
     assert "4 combinations in one engine call" in r.stdout
+    assert "dsr" in table.columns and "deflated Sharpe" in r.stdout and "random entries: median" in r.stdout
+    summary = json.loads((run / "sweep.json").read_text())
+    assert set(summary["best"]["baselines"]) == {"buy_and_hold", "flat", "random"}
 
 
 def test_sweep_bad_grid_exits_2(trained_example, tmp_path):
@@ -162,6 +175,7 @@ def test_demo_runs_with_no_arguments(tmp_path):
     elapsed = time.perf_counter() - t0
     assert r.returncode == 0, r.stderr
     assert "demo backtest: v3_test_example" in r.stdout
+    assert "buy & hold" in r.stdout and "random (median)" in r.stdout and "p-value vs random" in r.stdout
     (run,) = list((tmp_path / "runs" / "v3_test_example").iterdir())
     for f in ("report.html", "metrics.json", "trades.csv", "bundle/model.pt", "bundle/metadata.json"):
         assert (run / f).is_file(), f

@@ -10,6 +10,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 
 import httpx
 import numpy as np
@@ -119,9 +120,15 @@ def test_the_served_process_logs_requests_without_the_token(server, logs):
         c.post("/v1/predictions", json={"symbol": "BTCUSDT", "timestamp": "2023-06-01T00:05:00Z"},
                headers={"Authorization": f"Bearer {TOKEN}"})
         c.post("/v1/predictions", json={"symbol": "BTCUSDT"}, headers={"Authorization": "Bearer nope"})
-    text = (logs / "serve.err").read_text()
-    lines = [json.loads(x) for x in text.splitlines() if x.startswith('{"event": "access"')]
-    assert {(x["status"], x["symbol"]) for x in lines[-2:]} == {(200, "BTCUSDT"), (401, None)}
+    want = {(200, "BTCUSDT"), (401, None)}
+    deadline = time.monotonic() + 10
+    while True:  # the server writes its access line after the answer: wait for both lines
+        text = (logs / "serve.err").read_text()
+        lines = [json.loads(x) for x in text.splitlines() if x.startswith('{"event": "access"')]
+        if {(x["status"], x["symbol"]) for x in lines[-2:]} == want or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert {(x["status"], x["symbol"]) for x in lines[-2:]} == want
     assert TOKEN not in text and "nope" not in text and "Traceback" not in text
     assert "serving v3_test_example/" in (logs / "serve.out").read_text()
 

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import polars as pl
 import pytest
 
+import fuzzyvec as fv
 from fuzzyvec.backtest.decision import decide
 from fuzzyvec.backtest.engine import backtest
 from fuzzyvec.backtest.sweep import SWEEP_METRICS, sweep
@@ -53,7 +54,7 @@ def result(bars, probs):
 def test_table_has_one_row_per_combination(result):
     t = result.table
     assert t.height == N_COMBOS
-    assert t.columns == ["combination", *GRID, *SWEEP_METRICS]
+    assert t.columns == ["combination", *GRID, *SWEEP_METRICS, "dsr"]
     combos = list(itertools.product(*GRID.values()))
     assert [tuple(r) for r in t.select(list(GRID)).iter_rows()] == combos
     assert t.select(list(GRID)).unique().height == N_COMBOS
@@ -149,3 +150,55 @@ def test_grid_errors():
         sweep(bars_, np.zeros((0, 3)), DECISIONS, BACKTEST, {"direction": ["both"]})
     with pytest.raises(StrategyError, match="sl_trail"):
         sweep(bars_, np.zeros((0, 3)), DECISIONS, BACKTEST, {"sl_trail": [True]})
+
+
+# ---------------------------------------------------------------------------------------------
+# overfitting statistics (SPEC §15): the deflated Sharpe ratio and the PBO of a grid
+# ---------------------------------------------------------------------------------------------
+
+OVERFIT_GRID = {"confidence_threshold": [0.34, 0.4, 0.5], "sl_stop": [None, 0.004, 0.008], "tp_stop": [None, 0.01]}
+
+
+def _edge_probs(bars: pl.DataFrame, edge: float, seed: int) -> np.ndarray:
+    """Probabilities that know the next bar's direction with some edge (0: pure noise)."""
+    rng = np.random.default_rng(seed)
+    o = bars["open"].to_numpy()
+    up = np.concatenate([o[2:] > o[1:-1], [False, False]])  # decided on t, filled at t+1's open
+    logits = rng.normal(size=(bars.height, 3))
+    logits[:, 0] += edge * up
+    logits[:, 2] += edge * ~up
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_planted_edge_is_significant_and_noise_is_not(btc_5m):
+    bars = btc_5m.slice(20_000, 6_000)
+    dec = DecisionConfig(position_awareness=False, filters={"min_signal_separation": 0})
+    cfg = BacktestConfig(fees=0.0, slippage=0.0)
+    edge = sweep(bars, _edge_probs(bars, 2.0, 1), dec, cfg, OVERFIT_GRID, timeframe="5m")
+    noise = sweep(bars, _edge_probs(bars, 0.0, 1), dec, cfg, OVERFIT_GRID, timeframe="5m")
+    best_edge = edge.table.sort("sharpe", descending=True, nulls_last=True).row(0, named=True)
+    best_noise = noise.table.sort("sharpe", descending=True, nulls_last=True).row(0, named=True)
+    assert best_edge["dsr"] > 0.99
+    assert best_noise["dsr"] < 0.95
+    assert 0.0 <= noise.pbo.pbo <= 1.0 and noise.pbo.n_combinations == 12_870
+    assert edge.pbo.pbo < noise.pbo.pbo
+
+
+def test_sweep_pbo_equals_pbo_of_the_return_matrix(bars, probs):
+    res = sweep(bars, probs, DECISIONS, BACKTEST, OVERFIT_GRID, timeframe="5m")
+    m = res.table.height
+    returns = np.empty((bars.height, m))
+    for j in range(m):  # every combination re-simulated with its equity curve
+        eq = res.backtest(j).equity[str(j)].to_numpy()
+        returns[:, j] = eq / np.concatenate([[BACKTEST.init_cash], eq[:-1]]) - 1.0
+    direct = fv.pbo(returns, blocks=16)
+    assert res.pbo.pbo == pytest.approx(direct.pbo, abs=1e-12)
+    # the block sums the kernel accumulated are those of the returns (ties between near-identical
+    # combinations may resolve differently per split, so the per-split logits are not compared)
+    from fuzzyvec.backtest.significance import block_stats
+
+    count, s1, s2 = block_stats(returns, 16)
+    np.testing.assert_array_equal(res.block_returns[0, :, 0], count)
+    np.testing.assert_allclose(res.block_returns[:, :, 1], s1, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(res.block_returns[:, :, 2], s2, rtol=1e-9, atol=1e-15)

@@ -110,3 +110,24 @@ def test_walk_forward_cli(tmp_path):
     (run,) = list(tmp_path.iterdir())
     for f in ("folds.csv", "equity.csv", "equity.html", "metrics.json", "fold_0/bundle/model.pt"):
         assert (run / f).exists(), f
+    assert set(out["baselines"]["BTCUSDT"]) == {"buy_and_hold", "flat", "random"}
+    lo, hi = out["bootstrap"]["BTCUSDT"]["total_return"]
+    assert lo <= out["out_of_sample"]["BTCUSDT"]["total_return"] <= hi
+    assert "random entries, 5-95 %" in (run / "equity.html").read_text()
+
+
+def test_out_of_sample_uncertainty_and_baselines(result):
+    m = result.metrics
+    for key in ("total_return", "sharpe"):
+        lo, hi = m["bootstrap"]["BTCUSDT"][key]
+        assert lo < hi
+        point = m["out_of_sample"]["BTCUSDT"][key]
+        assert lo <= point <= hi, (key, lo, point, hi)
+    base = m["baselines"]["BTCUSDT"]
+    total_trades = sum(r.trades.height for r in result.folds)
+    assert base["random"]["trades"] == total_trades
+    assert base["random"]["n_series"] == 1000
+    # the baselines run on exactly the stitched out-of-sample bars
+    assert result.baselines["BTCUSDT"].band["timestamp"][0] == result.equity["timestamp"][0]
+    assert result.baselines["BTCUSDT"].band["timestamp"][-1] == result.equity["timestamp"][-1]
+    assert m["warnings"] == [w for w in m["warnings"] if "0 trades" in w]

@@ -18,7 +18,7 @@ sampled at a few hundred bars (no (bars × series) array) for the 5–95 % band 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -92,7 +92,7 @@ def _row(metrics: np.ndarray, j: int) -> dict[str, Any]:
 def baselines(bars: pl.DataFrame, *, config: BacktestConfig | Mapping[str, Any] | None = None,
               strategy_return: float, strategy_sharpe: float | None, trades: int, exposure: float,
               long_share: float, n_random: int = 1000, seed: int = 0, timeframe: str | None = None,
-              stops: bool = True) -> Baselines:
+              stops: bool = True, report_base: bool = False) -> Baselines:
     """Buy-and-hold, flat and ``n_random`` random-entry series on ``bars`` in one engine call.
 
     Parameters
@@ -116,6 +116,9 @@ def baselines(bars: pl.DataFrame, *, config: BacktestConfig | Mapping[str, Any] 
     stops:
         Give the random series the config's stops (False for prediction files, whose stops are
         per row).
+    report_base:
+        Report equity in base-asset units (``share_class="BTC"`` of prediction files):
+        ``init_cash`` is then base units, converted at the first bar's open, as the strategy's.
 
     Returns
     -------
@@ -139,12 +142,18 @@ def baselines(bars: pl.DataFrame, *, config: BacktestConfig | Mapping[str, Any] 
     # buy-and-hold and flat: two columns; the random series: ONE engine call over all of them
     fixed = np.zeros((n, 2), dtype=np.int8)
     fixed[:, 0] = 1
-    ref = run_engine(ohlc, fixed, Columns.from_configs([no_stops, no_stops], [0, 1], "series",
-                                                       price_col=np.zeros(2, dtype=np.int64)), ann, equity_bars=sample)
+
+    def columns(configs: list[BacktestConfig]) -> Columns:
+        cols = Columns.from_configs(configs, list(range(len(configs))), "series",
+                                    price_col=np.zeros(len(configs), dtype=np.int64))
+        if not report_base:
+            return cols
+        return replace(cols, init_cash=cols.init_cash * ohlc["open"][0, 0], init_report=cols.init_cash,
+                       report_base=np.ones(len(configs), dtype=bool))
+
+    ref = run_engine(ohlc, fixed, columns([no_stops, no_stops]), ann, equity_bars=sample)
     k = rand.shape[1]
-    cols = Columns.from_configs([cfg if stops else no_stops] * k, list(range(k)), "series",
-                                price_col=np.zeros(k, dtype=np.int64))
-    out = run_engine(ohlc, rand, cols, ann, equity_bars=sample)
+    out = run_engine(ohlc, rand, columns([cfg if stops else no_stops] * k), ann, equity_bars=sample)
     from ..nb.engine import METRICS
 
     rets = out.metrics[:, METRICS.index("total_return")]

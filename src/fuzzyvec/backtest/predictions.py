@@ -244,6 +244,9 @@ class PredictionBacktest:
         deducted), ``return`` (pnl / entry notional) and ``exit_reason`` (sl, tp, close).
     equity:
         polars frame: ``timestamp``, ``equity`` (reporting currency, at each bar's close).
+    baselines:
+        :class:`~fuzzyvec.backtest.baselines.Baselines` on the same bars and costs
+        (buy-and-hold, flat, random entries with the file's activity), or None.
     portfolio:
         The vectorbt ``Portfolio`` built from the kernel's order records on first access: one
         column, in quote currency, indexed by the bars' open times as a *tz-naive* UTC
@@ -254,6 +257,7 @@ class PredictionBacktest:
     trades: pl.DataFrame
     equity: pl.DataFrame
     _source: tuple[Any, ...] = field(repr=False, compare=False)
+    baselines: Any = field(default=None, repr=False, compare=False)  # Baselines (buy-and-hold, flat, random)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -264,9 +268,12 @@ class PredictionBacktest:
         return self._cache["portfolio"]
 
     def to_json(self) -> dict[str, Any]:
-        """One JSON-serialisable dict: the stats plus ``exit_reasons`` counts."""
+        """One JSON-serialisable dict: the stats, ``exit_reasons`` counts and ``baselines``."""
         counts = {r: int((self.trades["exit_reason"] == r).sum()) for r in EXIT_REASONS[1:]}
-        return {**self.stats, "exit_reasons": counts}
+        out = {**self.stats, "exit_reasons": counts}
+        if self.baselines is not None:
+            out["baselines"] = self.baselines.to_json()
+        return out
 
 
 def _check_args(signal_threshold: float, init_cash: float, fees: float, slippage: float,
@@ -302,7 +309,7 @@ def _prediction_arrays(bars: pl.DataFrame, predictions: pl.DataFrame) -> dict[st
 def backtest_predictions(bars: pl.DataFrame | str | Path, predictions: pl.DataFrame | str | Path | Any, *,
                          signal_threshold: float = 0.65, init_cash: float = 10_000.0, fees: float = 0.0,
                          slippage: float = 0.0, share_class: str = "USDT",
-                         timeframe: str | None = None) -> PredictionBacktest:
+                         timeframe: str | None = None, n_random: int = 1000) -> PredictionBacktest:
     """Backtest a prediction file on bars (SPEC §8; rules in the module docs).
 
     Parameters
@@ -322,6 +329,9 @@ def backtest_predictions(bars: pl.DataFrame | str | Path, predictions: pl.DataFr
         ``"USDT"`` (quote currency) or ``"BTC"`` (base-asset units), case-insensitive.
     timeframe:
         The bars' timeframe, for annualisation; inferred from the bar spacing when None.
+    n_random:
+        Random-entry series of the baselines (:func:`fuzzyvec.backtest.baselines.baselines`: the
+        file's trade count, exposure and long/short mix, the same costs, no stops); 0: none.
 
     Returns
     -------
@@ -360,7 +370,17 @@ def backtest_predictions(bars: pl.DataFrame | str | Path, predictions: pl.DataFr
     stats.update(share_class=sc, signal_threshold=float(signal_threshold))
     trades = trades_frame(out.trades, index, cols, stops=True, label=False)
     eq = pl.DataFrame({"timestamp": bars["timestamp"], "equity": out.equity[:, 0]})
-    return PredictionBacktest(stats=stats, trades=trades, equity=eq,
+    base = None
+    if n_random:
+        from .baselines import baselines
+
+        cfg = {"init_cash": float(init_cash), "fees": float(fees), "slippage": float(slippage)}
+        longs = int((trades["direction"] == "long").sum())
+        base = baselines(bars, config=cfg, strategy_return=stats["total_return"], strategy_sharpe=stats["sharpe"],
+                         trades=trades.height, exposure=stats["exposure"],
+                         long_share=longs / trades.height if trades.height else 0.5, n_random=n_random,
+                         timeframe=timeframe, stops=False, report_base=sc == "BTC")
+    return PredictionBacktest(stats=stats, trades=trades, equity=eq, baselines=base,
                               _source=(index, ohlc["close"], out.orders, cols, freq))
 
 

@@ -104,7 +104,9 @@ class SweepResult:
     table:
         Tidy polars frame, one row per combination: ``combination`` (0 .. n-1 in
         ``itertools.product`` order of the grid), the grid keys (in grid order; ``None`` stops
-        are nulls), then :data:`SWEEP_METRICS`.
+        are nulls), then :data:`SWEEP_METRICS` and ``dsr``: the deflated Sharpe ratio of the
+        combination, the probability that its Sharpe ratio is real after trying all of them
+        (Bailey & López de Prado 2014; > 0.95 is significant at 5 %).
     grid:
         The grid as swept: ``{key: [values]}``.
     chunks:
@@ -115,6 +117,11 @@ class SweepResult:
     block_returns:
         (combinations, blocks, 3) per-block count, sum and sum of squares of each
         combination's per-bar returns (the input of the probability of backtest overfitting).
+    pbo:
+        The probability of backtest overfitting of the grid by combinatorially symmetric
+        cross-validation over 16 blocks of bars (:class:`~fuzzyvec.backtest.significance.PBOResult`;
+        Bailey, Borwein, López de Prado & Zhu 2015), or None (fewer than two combinations whose
+        returns vary, or fewer than 32 bars).
     """
 
     table: pl.DataFrame
@@ -122,6 +129,7 @@ class SweepResult:
     chunks: int = 1
     top: dict[int, BacktestResult] = field(default_factory=dict)
     block_returns: np.ndarray | None = field(default=None, repr=False)
+    pbo: Any = None
     _inputs: Any = field(default=None, repr=False, compare=False)
 
     def config(self, combination: int) -> BacktestConfig:
@@ -433,10 +441,12 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
                         allow_short=base.direction != "longonly")
     freq = bar_frequency(index, base.freq, timeframe)
     n = len(index)
-    blocks = min(PBO_BLOCKS, n)
+    blocks = PBO_BLOCKS if n >= 2 * PBO_BLOCKS else 0
+    sizes = np.full(blocks, n // max(blocks, 1), dtype=np.int64)
+    sizes[: n % blocks if blocks else 0] += 1  # as fuzzyvec.backtest.significance.block_stats splits bars
+    edges = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64) if blocks else np.empty(0, dtype=np.int64)
     inputs = _SweepInputs(index, ohlc, np.ascontiguousarray(mask_direction(pos_by_thr, base.direction)), base, keys,
-                          grid, choice, params, freq, ann_factor(freq, base.bars_per_year),
-                          np.linspace(0, n, blocks + 1).astype(np.int64))
+                          grid, choice, params, freq, ann_factor(freq, base.bars_per_year), edges)
     workers = getattr(executor, "workers", 1) if executor is not None else 1
     chunks = plan_chunks(n, m, budget, parallel=workers)
     metrics, block_sums = [], []
@@ -445,17 +455,38 @@ def sweep(bars: pl.DataFrame, probs: np.ndarray, decisions: DecisionConfig | Any
         block_sums.append(blk)
         if on_chunk is not None:
             on_chunk(b - a)
-    table = _table(np.concatenate(metrics), keys, grid, choice)
+    all_metrics = np.concatenate(metrics)
+    table = _table(all_metrics, keys, grid, choice)
+    dsr = _deflated_sharpe(all_metrics)
+    table = table.with_columns(pl.Series("dsr", dsr))
     counts = np.diff(inputs.block_edges).astype(np.float64)
     sums = np.concatenate(block_sums)
     block_returns = np.concatenate([np.broadcast_to(counts[None, :, None], (m, blocks, 1)), sums], axis=2)
+    pbo = None
+    if blocks and int(np.isfinite(dsr).sum()) >= 2:  # at least two combinations whose returns vary
+        from .significance import pbo_from_block_stats
+
+        pbo = pbo_from_block_stats(counts, sums[:, :, 0], sums[:, :, 1])
     top: dict[int, BacktestResult] = {}
     if n_keep:
         order = table.sort(rank_by, descending=rank_by != "max_drawdown", nulls_last=True)
         for comb in order["combination"].head(n_keep).to_list():
             top[int(comb)] = inputs.backtest(int(comb))
     return SweepResult(table=table, grid=grid, chunks=len(chunks), top=top, block_returns=block_returns,
-                       _inputs=inputs)
+                       pbo=pbo, _inputs=inputs)
+
+
+def _deflated_sharpe(metrics: np.ndarray) -> np.ndarray:
+    """Each combination's deflated Sharpe ratio among all of them (Bailey & López de Prado 2014)."""
+    from ..nb.engine import METRICS
+    from .significance import deflated_sharpe_from_moments
+
+    def col(name: str) -> np.ndarray:
+        return metrics[:, METRICS.index(name)]
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sr = np.where(col("ret_std") > 0, col("ret_mean") / col("ret_std"), np.nan)  # per bar, not annualised
+    return deflated_sharpe_from_moments(sr, col("bars"), col("ret_skew"), col("ret_kurtosis"))
 
 
 def _table(metrics: np.ndarray, keys: list[str], grid: dict[str, list[Any]], choice: np.ndarray) -> pl.DataFrame:

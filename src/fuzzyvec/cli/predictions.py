@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StrategyError, UsageError
-from .common import OK, add_common
+from .common import OK, add_common, print_warnings
 from .train import print_stats
 
 __all__ = ['cmd_export_onnx', 'cmd_predictions', 'cmd_record', 'register']
@@ -42,7 +42,11 @@ def cmd_predictions(args: argparse.Namespace) -> int:
         return OK
     print(f"prediction backtest of {args.predictions} on {args.bars} ({len(preds)} prediction rows, "
           f"threshold {args.signal_threshold}, equity in {args.share_class.upper()})")
-    print_stats({args.share_class.upper(): out})
+    sc = args.share_class.upper()
+    print_stats({sc: out}, {sc: out["baselines"]} if out.get("baselines") else None)
+    if not out.get("trades"):
+        print_warnings([f"the prediction file made 0 trades at --signal-threshold {args.signal_threshold}: no "
+                        "long/short row reaches it"])
     print(f"exit reasons: {out.get('exit_reasons')}")
     if args.out:
         print(f"wrote {out['out']}/ (metrics.json, trades.csv, equity.csv)")
@@ -79,9 +83,14 @@ def cmd_record(args: argparse.Namespace) -> int:
         frame = frame.filter(pl.col("timestamp") >= to_utc_datetime(args.start, what="start"))
     path = write_predictions_csv(frame, args.out)
     counts = frame["signal"].value_counts().sort("signal").rows()
+    warnings = [] if (frame["signal"] != "neutral").any() else [
+        f"every recorded row of {symbol} is neutral (the model predicts HOLD on every bar, or its probabilities "
+        "are NaN): a backtest of this file makes 0 trades"]
     if args.json:
-        print(json.dumps({"out": str(path), "rows": frame.height, "signals": dict(counts)}, indent=2))
+        print(json.dumps({"out": str(path), "rows": frame.height, "signals": dict(counts), "warnings": warnings},
+                         indent=2))
     else:
+        print_warnings(warnings)
         print(f"wrote {frame.height} prediction rows for {symbol} to {path} "
               f"({', '.join(f'{k}: {v}' for k, v in counts)})")
         print(f"backtest it with: python -m fuzzyvec.run predictions {path} --bars <{symbol} bars file>")

@@ -154,8 +154,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         return OK if best is not None else 1
     print(f"search of {args.strategy} over {args.space}: {table.height} candidates ({args.algo}, seed {args.seed}, "
           f"{kind} executor), ranked by {result.objective}")
-    cols = ["rank", "trial", "status", "objective", "oos_total_return", "oos_max_drawdown", *result.space.keys]
+    cols = ["rank", "trial", "status", "objective", "oos_total_return", "oos_max_drawdown", "dsr", *result.space.keys]
     print_table(table.select(cols).head(20).rows(), cols)
+    if result.pbo is not None:
+        print(f"probability of backtest overfitting across the candidates (CSCV on their out-of-sample returns, "
+              f"{result.pbo.blocks} blocks): {result.pbo.pbo:.3f}; dsr: each candidate's deflated Sharpe ratio")
     failed = table.filter(table["status"] != "ok")
     for r in failed.head(5).iter_rows(named=True):
         print(f"  trial {r['trial']} {r['status']}: {r['error']}")

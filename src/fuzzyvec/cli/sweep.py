@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import StrategyError
-from ..report.console import print_table, progress
+from ..report.console import format_value, print_table, progress
 from ..research.executors import make_executor
-from .common import OK, add_common, epoch_bar, executor_options, say
+from .common import OK, add_common, epoch_bar, executor_options, print_warnings, say
 
 __all__ = ['cmd_sweep', 'parse_grid', 'register']
 
@@ -93,36 +93,56 @@ def _sweep(args: argparse.Namespace, spec: Any, grid: dict[str, list[Any]], exec
     n_combos = int(np.prod([len(v) for v in grid.values()]))
     bar = progress(total=n_combos, desc="sweep", quiet=args.quiet, unit="combination")
     try:
-        result = sweep(bars.filter(pl.Series(keep)), probs[keep], spec.decisions, spec.backtest, grid,
+        swept = bars.filter(pl.Series(keep))
+        result = sweep(swept, probs[keep], spec.decisions, spec.backtest, grid,
                        timeframe=spec.base_timeframe, max_memory=args.max_memory, executor=executor,
                        on_chunk=bar.update)
     finally:
         bar.close()
     table = result.table.sort("sharpe", descending=True, nulls_last=True)
+    best_row = table.row(0, named=True)
+    best = result.backtest(int(best_row["combination"]))  # the best row with full records
+    from ..backtest.baselines import baselines_from_result
+
+    base = next(iter(baselines_from_result(best, swept, timeframe=spec.base_timeframe).values()))
+    pbo = result.pbo.to_json() if result.pbo is not None else None
+    warnings = [] if table["trades"].max() else ["no combination of the grid made a trade"]
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = (Path(args.out) if args.out else Path("runs") / spec.name) / f"sweep-{stamp}"
     keys = list(result.grid)
     with atomic_dir(folder) as tmp:
         table.write_csv(tmp / "sweep.csv")
         atomic_write_json(tmp / "sweep.json", {"strategy": spec.name, "symbol": symbol, "grid": result.grid,
-                                               "chunks": result.chunks, "rows": table.to_dicts()})
+                                               "chunks": result.chunks, "pbo": pbo,
+                                               "best": {"combination": best_row["combination"],
+                                                        "baselines": base.to_json()},
+                                               "warnings": warnings, "rows": table.to_dicts()})
         if len(keys) >= 2:
             result.heatmap(keys[0], keys[1], "sharpe").write_html(tmp / "heatmap.html", include_plotlyjs=True)
         elif len(keys) == 1:
             result.heatmap(keys[0], keys[0], "sharpe").write_html(tmp / "heatmap.html", include_plotlyjs=True)
     if args.json:
-        print(json.dumps({"run": str(folder), "combinations": table.height, "chunks": result.chunks,
-                          "rows": table.to_dicts()},
-                         indent=2, default=str))
+        print(json.dumps({"run": str(folder), "combinations": table.height, "chunks": result.chunks, "pbo": pbo,
+                          "best": {"combination": best_row["combination"], "baselines": base.to_json()},
+                          "warnings": warnings, "rows": table.to_dicts()}, indent=2, default=str))
         return OK
     how = ("one engine call" if result.chunks == 1 else
            f"{result.chunks} engine calls of up to {-(-table.height // result.chunks)} combinations "
            f"(memory budget; {executor.name} executor)")
     print(f"sweep of {spec.name} ({symbol}): {table.height} combinations in {how}")
-    cols = [*keys, "total_return", "sharpe", "max_drawdown", "trades", "win_rate"]
+    cols = [*keys, "total_return", "sharpe", "dsr", "max_drawdown", "trades", "win_rate"]
     print_table(table.select(cols).head(20).rows(), cols)
     if table.height > 20:
         print(f"  ... {table.height - 20} more in {folder / 'sweep.csv'}")
+    r, f = base.random, format_value
+    print(f"best row (combination {best_row['combination']}): total return {f(best_row['total_return'])}, "
+          f"Sharpe {f(best_row['sharpe'])}, deflated Sharpe {f(best_row['dsr'])} (the probability that its Sharpe "
+          f"is real after {table.height} trials); buy and hold {f(base.buy_and_hold['total_return'])}; random "
+          f"entries: median {f(r['total_return']['median'])}, p-value {f(r['p_value']['total_return'])}")
+    if pbo is not None:
+        print(f"probability of backtest overfitting (CSCV, {pbo['blocks']} blocks, {pbo['n_combinations']:,} splits): "
+              f"{pbo['pbo']:.3f} — the chance that the in-sample best is below the median out of sample")
+    print_warnings(warnings)
     print(f"wrote {folder}/ (sweep.csv, sweep.json, heatmap.html)")
     return OK
 

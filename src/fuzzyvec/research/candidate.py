@@ -40,6 +40,27 @@ def _score(metrics: Mapping[str, Mapping[str, Any]], key: str) -> float | None:
     return float(sum(vals) / len(vals))
 
 
+def _return_stats(equity: Any, init_cash: float, blocks: int = 16) -> dict[str, Any] | None:
+    """Per-bar moments and 16-block sums of the stitched out-of-sample returns (averaged over
+    symbols): what the deflated Sharpe ratio and the PBO across candidates need."""
+    import numpy as np
+
+    from ..backtest.significance import block_stats, return_moments
+
+    cols = [c for c in equity.columns if c not in ("timestamp", "fold")]
+    if not cols or equity.height < 2 * blocks:
+        return None
+    values = equity.select(cols).to_numpy()
+    prev = np.vstack([np.full((1, len(cols)), init_cash), values[:-1]])
+    r = (values / prev - 1.0).mean(axis=1)
+    if not np.isfinite(r).all():
+        return None
+    sr, n, skew, kurt = return_moments(r)
+    count, s1, s2 = block_stats(r, blocks)
+    return {"sr": float(sr), "n": int(n), "skew": float(skew), "kurtosis": float(kurt),
+            "count": count.tolist(), "s1": s1.tolist(), "s2": s2.tolist()}
+
+
 def evaluate_candidate(inp: CandidateInputs, item: tuple[int, dict[str, Any]]) -> dict[str, Any]:
     """Executor task: validate, look-ahead-check, walk-forward and score one candidate."""
     from ..strategy.load import strategy_from_dict
@@ -66,6 +87,7 @@ def evaluate_candidate(inp: CandidateInputs, item: tuple[int, dict[str, Any]]) -
         return {**row, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
     oos = wf.metrics["out_of_sample"]
     row.update({c: _score(oos, c.removeprefix("oos_")) for c in OOS_COLUMNS})
+    row["_returns"] = _return_stats(wf.equity, spec.backtest.init_cash)
     row["objective"] = row[inp.objective]
     row["folds"] = wf.metrics["folds"]
     if row["objective"] is None:

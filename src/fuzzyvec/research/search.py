@@ -66,12 +66,17 @@ class SearchResult:
         The objective's name.
     space:
         The search space.
+    pbo:
+        The probability of backtest overfitting of the scored candidates
+        (:class:`~fuzzyvec.backtest.significance.PBOResult`), or None with fewer than two.
+        The table's ``dsr`` column is each candidate's deflated Sharpe ratio among them.
     """
 
     table: pl.DataFrame
     candidates: dict[int, dict[str, Any]]
     objective: str
     space: SearchSpace
+    pbo: Any = None
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -262,12 +267,48 @@ def search(
             if on_trial is not None:
                 on_trial(row)
     table = _rank(rows, objective, sp.keys, values)
+    table, pbo = _overfitting(table, rows)
     candidates = {t: apply_overrides(base, v) for t, v in values.items()}
-    return SearchResult(table, candidates, objective, sp)
+    return SearchResult(table, candidates, objective, sp, pbo)
+
+
+def _overfitting(table: pl.DataFrame, rows: list[dict[str, Any]]) -> tuple[pl.DataFrame, Any]:
+    """A ``dsr`` column (each candidate among all scored ones) and the PBO of the candidates.
+
+    Every candidate is walk-forwarded on the same out-of-sample bars, so their stitched
+    out-of-sample returns are trials over one common period: the deflated Sharpe ratio
+    (Bailey & López de Prado 2014) and CSCV's probability of backtest overfitting (Bailey,
+    Borwein, López de Prado & Zhu 2015) apply as for a sweep's combinations.
+    """
+    import numpy as np
+
+    from ..backtest.significance import deflated_sharpe_from_moments, pbo_from_block_stats
+
+    stats = {r["trial"]: r.get("_returns") for r in rows if r.get("_returns") and r["objective"] is not None}
+    dsr: dict[int, float] = {}
+    pbo = None
+    if stats:
+        trials = list(stats)
+        mom = np.array([[stats[t][k] for k in ("sr", "n", "skew", "kurtosis")] for t in trials])
+        for t, v in zip(trials, deflated_sharpe_from_moments(*mom.T), strict=True):
+            dsr[t] = float(v) if np.isfinite(v) else None
+        lengths = {len(stats[t]["count"]) for t in trials}
+        same_bars = len({tuple(stats[t]["count"]) for t in trials}) == 1
+        defined = sum(1 for t in trials if dsr.get(t) is not None)
+        if defined >= 2 and lengths == {16} and same_bars:
+            count = np.asarray(stats[trials[0]]["count"])
+            s1 = np.array([stats[t]["s1"] for t in trials])
+            s2 = np.array([stats[t]["s2"] for t in trials])
+            pbo = pbo_from_block_stats(count, s1, s2)
+    column = pl.Series("dsr", [dsr.get(t) for t in table["trial"].to_list()], dtype=pl.Float64)
+    at = table.columns.index("folds") + 1 if "folds" in table.columns else table.width
+    table = table.insert_column(at, column)
+    return table, pbo
 
 
 def search_summary(result: SearchResult, settings: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON-ready record of a search: settings, space, ranked rows."""
     dims = [{k: v for k, v in vars(d).items() if v is not None and v is not False} for d in result.space.dimensions]
-    return json.loads(json.dumps({**settings, "objective": result.objective, "space": dims,
+    pbo = result.pbo.to_json() if result.pbo is not None else None
+    return json.loads(json.dumps({**settings, "objective": result.objective, "space": dims, "pbo": pbo,
                                   "best": result.best, "rows": result.table.to_dicts()}, default=str))
