@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ..report.console import print_table
 from .common import OK, add_common, epoch_bar, print_warnings, say
 
@@ -37,29 +38,16 @@ def _print_training(bundle: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..data.files import load_strategy_data
-    from ..research.pipeline import fit_and_save, prepare_training
+    from ..research.pipeline import fit_and_save
     from ..strategy.load import load_strategy
 
     spec = load_strategy(args.strategy, warn=False)
     data = load_strategy_data(spec, data_dir=args.data, start=args.start, end=args.end)
     if args.dry_run:
-        ts = prepare_training(spec, data)
-        summary = ts.dataset.summary()
-        out = {"strategy": spec.name, "features": list(ts.dataset.schema.names),
-               "feature_count": len(ts.dataset.schema), "labels": spec.training.labels.model_dump(mode="json"),
-               "split": summary, "epochs": args.epochs or spec.model.training.epochs,
-               "seed": spec.model.training.seed if args.seed is None else args.seed}
-        if args.json:
-            print(json.dumps(out, indent=2, default=str))
-            return OK
-        print(f"would train {spec.name}: {len(ts.dataset.schema)} features, labels "
-              f"{spec.training.labels.source} {out['labels']}, {out['epochs']} epochs, seed {out['seed']}")
-        print_table([[s, summary[s]["rows"], summary[s]["start"], summary[s]["end"],
-                             *summary[s]["class_counts"].values()] for s in ("train", "validation", "test")],
-                           ["split", "rows", "start", "end", "BUY", "HOLD", "SELL"])
-        print(f"dropped rows: {summary['dropped']}; embargo {summary['embargo_bars']} bars between splits")
-        print("features: " + ", ".join(ts.dataset.schema.names))
-        return OK
+        return _dry_run(args, spec, data)
+    if args.resume and args.restart:
+        raise UsageError("train: --resume and --restart exclude each other (continue the checkpoint, or "
+                         "discard it and start fresh)")
     epochs = args.epochs or spec.model.training.epochs
     bar, on_epoch = epoch_bar(args, epochs)
     try:
@@ -68,13 +56,69 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if args.json:
-        print(json.dumps({"bundle": str(bundle.path), "metrics": {k: bundle.metrics[k] for k in
+        print(json.dumps({"bundle": str(bundle.path), "metrics": {k: bundle.metrics.get(k) for k in
                                                                    ("test", "validation", "train", "best_epoch",
-                                                                    "epochs_run", "stopped_early")}},
+                                                                    "epochs_run", "stopped_early", "warnings")}},
                          indent=2, default=str))
         return OK
     print(f"trained {spec.name}: bundle written to {bundle.path}")
     _print_training(bundle)
+    print_warnings(bundle.metrics.get("warnings") or [])
+    return OK
+
+
+def _dry_run(args: argparse.Namespace, spec: Any, data: Any) -> int:
+    """``train --dry-run``: what would be computed and the label balance of each split; no training."""
+    from ..features.summary import strategy_summary
+    from ..research.pipeline import label_warnings, prepare_training
+
+    s = strategy_summary(spec)
+    ts = prepare_training(spec, data)
+    split = ts.dataset.summary()
+    used: dict[str, list[str]] = {}  # indicator -> timeframes it is computed on
+    sets = {f["id"]: f["indicator"].split(".")[0] for f in s["fuzzy_sets"]}
+    for item in s["nn_inputs"]:
+        ind = sets.get(item["source"]) if item["kind"] == "fuzzy_set" else item["source"].split(".")[0]
+        for tf in item["timeframes"]:
+            used.setdefault(ind, [])
+            if tf not in used[ind]:
+                used[ind].append(tf)
+    indicators = [{**{k: i[k] for k in ("id", "type", "params")}, "timeframes": used.get(i["id"], [])}
+                  for i in s["indicators"]]
+    balance = {}
+    for name in ("train", "validation", "test"):
+        counts = split[name]["class_counts"]
+        rows = split[name]["rows"]
+        balance[name] = {"rows": rows, "start": split[name]["start"], "end": split[name]["end"],
+                         "class_counts": counts,
+                         "class_shares": {c: (n / rows if rows else None) for c, n in counts.items()}}
+    warnings = [*s["warnings"], *label_warnings(split)]
+    out = {"strategy": spec.name, "indicators": indicators, "fuzzy_sets": s["fuzzy_sets"],
+           "features": list(ts.dataset.schema.names), "feature_count": len(ts.dataset.schema),
+           "labels": spec.training.labels.model_dump(mode="json"), "split": split, "label_balance": balance,
+           "epochs": args.epochs or spec.model.training.epochs,
+           "seed": spec.model.training.seed if args.seed is None else args.seed, "warnings": warnings}
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return OK
+    print(f"would train {spec.name} (dry run: nothing is trained or written): {len(ts.dataset.schema)} features, "
+          f"labels {spec.training.labels.source} {out['labels']}, {out['epochs']} epochs, seed {out['seed']}")
+    print("\nindicators")
+    print_table([[i["id"], i["type"], " ".join(f"{k}={v}" for k, v in i["params"].items()) or "-",
+                  ", ".join(i["timeframes"]) or "(unused)"] for i in indicators],
+                ["id", "type", "parameters", "timeframes"])
+    print("\nfuzzy sets")
+    print_table([[f["id"], f["indicator"], ", ".join(f"{m['name']} ({m['type']})" for m in f["memberships"])]
+                 for f in s["fuzzy_sets"]], ["id", "indicator", "memberships"])
+    print(f"\nresolved features, in order ({len(ts.dataset.schema)})")
+    print_table([[n, f] for n, f in enumerate(ts.dataset.schema.names)], ["#", "feature"])
+    print("\nlabel balance")
+    print_table([[name, b["rows"], b["start"], b["end"],
+                  *(f"{b['class_counts'][c]:,} ({b['class_shares'][c]:.1%})" if b["rows"] else "0"
+                    for c in ("BUY", "HOLD", "SELL"))] for name, b in balance.items()],
+                ["split", "rows", "start", "end", "BUY", "HOLD", "SELL"])
+    print(f"dropped rows: {split['dropped']}; embargo {split['embargo_bars']} bars between splits")
+    print_warnings(warnings)
     return OK
 
 
@@ -83,12 +127,23 @@ STAT_ROWS = (
     ("Calmar", "calmar"), ("max drawdown", "max_drawdown"), ("max drawdown duration", "max_drawdown_duration"),
     ("win rate", "win_rate"), ("profit factor", "profit_factor"), ("expectancy", "expectancy"),
     ("trades", "trades"), ("exposure", "exposure"), ("fees paid", "fees_paid"),
-    ("buy and hold return", "buy_and_hold_return"), ("final equity", "final_equity"),
+    ("buy and hold return, no costs", "buy_and_hold_return"), ("final equity", "final_equity"),
 )
 
 
 #: rows that the baselines have too (the others are blank in their columns)
 _BASELINE_ROWS = ("total_return", "cagr", "sharpe", "max_drawdown", "trades", "exposure", "final_equity")
+#: stats shown as percentages on the console (metrics.json keeps fractions)
+PERCENT_KEYS = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return")
+
+
+def show(key: str, value: Any) -> Any:
+    """A stat as the console shows it: fractions of PERCENT_KEYS as ``12.34 %``, None as ``-``."""
+    if value is None or value == "":
+        return "" if value == "" else "-"
+    if key in PERCENT_KEYS and isinstance(value, int | float):
+        return f"{100.0 * value:,.2f} %"
+    return value
 
 
 def print_stats(metrics: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]] | None = None) -> None:
@@ -102,13 +157,13 @@ def print_stats(metrics: dict[str, dict[str, Any]], baselines: dict[str, dict[st
     for label, key in STAT_ROWS:
         row: list[Any] = [label]
         for s in syms:
-            row.append(metrics[s].get(key))
+            row.append(show(key, metrics[s].get(key)))
             if baselines and s in baselines:
                 b = baselines[s]
                 rnd = b["random"].get(key)
                 rows_have = key in _BASELINE_ROWS
-                row += [b["buy_and_hold"].get(key) if rows_have else "",
-                        (rnd.get("median") if isinstance(rnd, dict) else "") if rows_have else ""]
+                row += [show(key, b["buy_and_hold"].get(key)) if rows_have else "",
+                        show(key, rnd.get("median")) if rows_have and isinstance(rnd, dict) else ""]
         rows.append(row)
     if baselines:
         for label, what in (("p-value vs random, return", "total_return"), ("p-value vs random, Sharpe", "sharpe"),
@@ -118,7 +173,7 @@ def print_stats(metrics: dict[str, dict[str, Any]], baselines: dict[str, dict[st
                 if s in baselines:
                     r = baselines[s]["random"]
                     value = r["percentile" if label.startswith("percentile") else "p_value"][what]
-                    row += [value, "", ""]
+                    row += [show("", value), "", ""]
                 else:
                     row.append("")
             rows.append(row)
@@ -195,8 +250,11 @@ def register(sub: Any) -> None:
     p.add_argument("strategy", metavar="FILE")
     p.add_argument("--epochs", type=int, metavar="N", help="override model.training.epochs")
     p.add_argument("--seed", type=int, metavar="N", help="override model.training.seed (default 42)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this strategy")
-    p.add_argument("--dry-run", action="store_true", help="show features, labels and split sizes; do not train")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this strategy "
+                   "(refused, naming each difference, when the strategy's settings changed since)")
+    p.add_argument("--restart", action="store_true", help="discard any checkpoint and train from scratch")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the indicators, fuzzy sets, resolved features and label balance; do not train")
     add_common(p, models=True)
     p.set_defaults(func=cmd_train)
 

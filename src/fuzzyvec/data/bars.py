@@ -117,6 +117,15 @@ def _normalise_columns(df: pl.DataFrame, where: _Where) -> pl.DataFrame:
             raise where.error(f"columns {lower[key]!r} and {c!r} differ only in case; keep one")
         lower[key] = c
     ts_col = next((lower[a] for a in _TS_ALIASES if a in lower), None)
+    first = df.columns[0] if df.width else None
+    if ts_col is None and first is not None and first.strip().lower() in ("", "unnamed: 0", "index"):
+        # what pandas' DataFrame.to_csv() writes: the (datetime) index as a first column without a header
+        if df[first].dtype in (pl.String, pl.Date) or isinstance(df[first].dtype, pl.Datetime):
+            ts_col = first
+        else:
+            raise where.error(f"the first column has no name and holds {df[first].dtype} values, not dates: "
+                              "a pandas index written by to_csv()? Name the timestamp column (timestamp, date, "
+                              "time, datetime or open time) or write the frame with its DatetimeIndex")
     missing = [c for c in (*PRICE_COLUMNS, "volume") if c not in lower]
     if ts_col is None:
         missing.insert(0, "timestamp")

@@ -218,20 +218,15 @@ class PredictionService:
 
 
 def strategy_of(bundle: Any) -> Any:
-    """The strategy stored in a bundle's metadata, validated (its features must be the bundle's)."""
-    from ..research.pipeline import check_bundle_features
-    from ..strategy.load import strategy_from_dict
+    """The strategy stored in a bundle's metadata, validated (its features must be the bundle's);
+    a bundle without one is a :class:`~fuzzyvec.errors.DataError` here (bad input of ``serve``)."""
+    from ..errors import BundleError
+    from ..research.pipeline import bundle_strategy
 
-    where = f"{bundle.path}/metadata.json" if bundle.path is not None else "<bundle metadata>"
-    raw = bundle.metadata.get("strategy")
-    if not isinstance(raw, Mapping):
-        raise DataError(f"{where}: no strategy stored in the bundle")
-    spec = strategy_from_dict(raw, source=f"{where} (strategy)")
-    source = bundle.metadata.get("strategy_file")
-    if source:
-        spec._source_path = str(source)
-    check_bundle_features(spec, bundle)
-    return spec
+    try:
+        return bundle_strategy(bundle)
+    except BundleError as exc:
+        raise DataError(str(exc)) from None
 
 
 def _data_folder(spec: Any, data_dir: str | Path | None) -> Path:

@@ -20,6 +20,23 @@ from numba import njit
 # no label = -1.
 
 
+#: relative tolerance of a price compared with a threshold level: a few ulps, so that a move of
+#: exactly the threshold (100 -> 100.5 at 0.5 %) counts although ``100.5 / 100 - 1`` rounds below 0.005
+REL_TOL = 4.0 * 2.220446049250313e-16
+
+
+@njit(cache=True)
+def _rose_by_nb(price, base, threshold):
+    """``price >= base · (1 + threshold)``, with :data:`REL_TOL` of slack (prices, not ratios)."""
+    return price >= base * (1.0 + threshold) * (1.0 - REL_TOL)
+
+
+@njit(cache=True)
+def _fell_by_nb(price, base, threshold):
+    """``price <= base · (1 − threshold)``, with :data:`REL_TOL` of slack (prices, not ratios)."""
+    return price <= base * (1.0 - threshold) * (1.0 + REL_TOL)
+
+
 @njit(cache=True)
 def zigzag_pivots_1d_nb(close, threshold):
     """Confirmed zigzag pivots of ``close`` with a relative reversal ``threshold``.
@@ -31,14 +48,17 @@ def zigzag_pivots_1d_nb(close, threshold):
     a reversal of at least the threshold confirms it"), defined here as a state machine:
 
     - *Undecided* (from the first bar): track the running maximum and minimum of ``close``.
-      When ``close / min - 1 >= threshold`` the minimum's bar becomes a confirmed LOW pivot and
+      When ``close >= min · (1 + threshold)`` the minimum's bar becomes a confirmed LOW pivot and
       the direction becomes *up* with the pending high at the current bar; when
-      ``1 - close / max >= threshold`` the maximum's bar becomes a confirmed HIGH pivot and the
+      ``close <= max · (1 - threshold)`` the maximum's bar becomes a confirmed HIGH pivot and the
       direction becomes *down* with the pending low at the current bar. If both hold on the
       same bar (only possible with ``threshold > 1``) the extreme that came first is confirmed.
-    - *Up*: a higher close moves the pending high; ``1 - close / pending_high >= threshold``
+    - *Up*: a higher close moves the pending high; ``close <= pending_high · (1 - threshold)``
       confirms the pending high and switches to *down* with the pending low at this bar.
-    - *Down*: symmetric (``close / pending_low - 1 >= threshold`` confirms the low).
+    - *Down*: symmetric (``close >= pending_low · (1 + threshold)`` confirms the low).
+
+    Prices are compared with the threshold levels, with a relative slack of a few ulps
+    (:data:`REL_TOL`), so a reversal of exactly the threshold confirms the pivot.
 
     A close equal to a running or pending extreme does not move it (first occurrence wins).
     NaN closes are skipped: they never move an extreme and never confirm a pivot. The last
@@ -74,8 +94,8 @@ def zigzag_pivots_1d_nb(close, threshold):
                 hi = i
                 lo = i
                 continue
-            up = ci / close[lo] - 1.0 >= threshold
-            down = 1.0 - ci / close[hi] >= threshold
+            up = _rose_by_nb(ci, close[lo], threshold)
+            down = _fell_by_nb(ci, close[hi], threshold)
             if up and down:
                 if hi < lo:
                     up = False
@@ -101,7 +121,7 @@ def zigzag_pivots_1d_nb(close, threshold):
         elif state == 1:
             if ci > close[hi]:
                 hi = i
-            elif 1.0 - ci / close[hi] >= threshold:
+            elif _fell_by_nb(ci, close[hi], threshold):
                 idx[m] = hi
                 kind[m] = 1
                 m += 1
@@ -110,7 +130,7 @@ def zigzag_pivots_1d_nb(close, threshold):
         else:
             if ci < close[lo]:
                 lo = i
-            elif ci / close[lo] - 1.0 >= threshold:
+            elif _rose_by_nb(ci, close[lo], threshold):
                 idx[m] = lo
                 kind[m] = -1
                 m += 1
@@ -174,7 +194,9 @@ def forward_return_labels_1d_nb(close, horizon, threshold):
     only.
 
     Reference: ``r = close[i + horizon] / close[i] - 1``; BUY (0) if ``r > threshold``, SELL
-    (2) if ``r < -threshold``, otherwise HOLD (1) (a return exactly at ``±threshold`` is HOLD).
+    (2) if ``r < -threshold``, otherwise HOLD (1) (a return exactly at ``±threshold`` is HOLD). The
+    comparison is made on prices (``close[i + horizon]`` against ``close[i] · (1 ± threshold)``,
+    :data:`REL_TOL` of slack), so that rounding of the ratio never decides a tie.
     The last ``horizon`` bars, and bars where ``r`` is NaN, have no label (-1).
 
     Parameters
@@ -194,12 +216,13 @@ def forward_return_labels_1d_nb(close, horizon, threshold):
     n = close.shape[0]
     out = np.full(n, -1, dtype=np.int8)
     for i in range(n - horizon):
-        r = close[i + horizon] / close[i] - 1.0
-        if np.isnan(r):
+        c0, c1 = close[i], close[i + horizon]
+        if np.isnan(c0) or np.isnan(c1):
             continue
-        if r > threshold:
+        # prices compared, not a rounded ratio: a return of exactly the threshold is HOLD
+        if c1 > c0 * (1.0 + threshold) * (1.0 + REL_TOL):
             out[i] = 0
-        elif r < -threshold:
+        elif c1 < c0 * (1.0 - threshold) * (1.0 - REL_TOL):
             out[i] = 2
         else:
             out[i] = 1

@@ -74,7 +74,7 @@ def write_run(spec: Any, bundle: Any, ev: Any, *, root: Path, trained: bool,
         "baselines": {sym: b.to_json() for sym, b in base.items()},
         "training": {k: bundle.metrics.get(k) for k in ("test", "best_epoch", "epochs_run", "stopped_early")},
         "model": str(bundle.path) if bundle.path else "bundle/",
-        "warnings": run_warnings(ev.backtest),
+        "warnings": [*(bundle.metrics.get("warnings") or []), *run_warnings(ev.backtest)],
     }
     with atomic_dir(folder) as tmp:
         if trained:

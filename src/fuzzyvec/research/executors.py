@@ -300,6 +300,41 @@ def _ray_get(ray: Any, ref: Any) -> Any:
         raise
 
 
+RAY_PROBE_SECONDS = 5.0
+
+
+def check_ray_address(address: str, *, timeout: float = RAY_PROBE_SECONDS) -> None:
+    """Refuse quickly (instead of ``ray.init`` retrying for minutes) when no cluster listens at ``address``.
+
+    ``address`` is ``host:port`` (the head node's GCS, e.g. ``127.0.0.1:6379``) or
+    ``ray://host:port`` (Ray Client); ``auto`` and ``local`` are left to Ray. A TCP connection
+    to the port is tried for ``timeout`` seconds.
+
+    Raises
+    ------
+    UsageError
+        "cannot reach the Ray cluster at ADDRESS", with how to start one or run locally.
+    """
+    import socket
+
+    text = address.strip()
+    if text.lower() in ("auto", "local"):
+        return
+    hostport = text.split("://", 1)[1] if "://" in text else text
+    host, _, port = hostport.rpartition(":")
+    hint = ("start one with `ray start --head --port 6379` (and `ray start --address HEAD:6379` on the other "
+            "nodes), or run on this machine: --executor local, or unset RAY_ADDRESS to let --executor ray start "
+            "a local cluster")
+    if not host or not port.isdigit():
+        raise UsageError(f"cannot reach the Ray cluster at {address!r}: expected HOST:PORT (e.g. 127.0.0.1:6379) "
+                         f"or ray://HOST:PORT; {hint}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); {hint}") from None
+
+
 class RayExecutor(Executor):
     """Ray tasks (one CPU each) on an existing or a local cluster.
 
@@ -323,6 +358,7 @@ class RayExecutor(Executor):
             address = address or os.environ.get("RAY_ADDRESS") or None
             opts: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
             if address:
+                check_ray_address(address)
                 ray.init(address=address, **opts)
             else:
                 ray.init(num_cpus=_check_workers(workers) or _cpu_count(), include_dashboard=False, **opts)

@@ -127,10 +127,13 @@ def fit(
         training = training.model_copy(update=updates)
     ts = prepare_training(spec, data)
     config = MLPConfig.from_architecture(spec.model.architecture, len(ts.dataset.schema))
+    settings = training_settings(spec, training, ts, data)
     resume_state = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         resume_state = load_checkpoint(checkpoint_path)
-    on_ckpt = (lambda state: save_checkpoint(state, checkpoint_path)) if checkpoint_path is not None else None
+        check_resume(resume_state.get("settings"), settings, checkpoint_path)
+    on_ckpt = ((lambda state: save_checkpoint({**state, "settings": settings}, checkpoint_path))
+               if checkpoint_path is not None else None)
     result = train_model(ts.X["train"], ts.y["train"], ts.X["validation"], ts.y["validation"],
                          model_config=config, training=training, on_epoch=on_epoch, on_checkpoint=on_ckpt,
                          resume=resume_state)
@@ -142,11 +145,13 @@ def fit(
         "class_balance": {name: evals[name]["class_balance"] for name in SPLITS},
         "history": result.history, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early,
+        "warnings": label_warnings(summary) + model_warnings(evals["test"]),
     }
     metadata = {
         "name": spec.name,
+        **v3_metadata(spec),
         "strategy": spec.model_dump(mode="json"),
-        "strategy_file": spec.source_path,
+        "strategy_file": strategy_file_record(spec.source_path),
         "description": spec.description, "version": spec.version, "scope": spec.scope,
         "labels": spec.training.labels.model_dump(mode="json"),
         "symbols": list(spec.symbols),
@@ -165,6 +170,124 @@ def fit(
     return ModelBundle(model_config=config, state_dict=result.state_dict, feature_names=ts.dataset.schema.names,
                        schema_sha256=ts.dataset.schema.sha256, transform=ts.transform, metadata=metadata,
                        metrics=metrics)
+
+
+#: a model that predicts one class on at least this share of the test bars is flagged
+ONE_CLASS_SHARE = 0.98
+
+
+def label_warnings(summary: Mapping[str, Any]) -> list[str]:
+    """Degenerate labels: a split without BUY or without SELL labels (``Dataset.summary()``)."""
+    from ..features.dataset import SPLITS
+
+    out = []
+    for name in SPLITS:
+        counts = summary[name]["class_counts"]
+        missing = [c for c in ("BUY", "SELL") if counts.get(c, 0) == 0]
+        if missing and summary[name]["rows"]:
+            out.append(f"the {name} split ({summary[name]['rows']:,} rows) has no {' and no '.join(missing)} labels "
+                       f"(class counts {counts}): the model cannot learn or be tested on that side; "
+                       "lower the label threshold or use more data")
+    return out
+
+
+def model_warnings(test: Mapping[str, Any]) -> list[str]:
+    """A degenerate model: it predicts one class on (nearly) every test bar."""
+    from ..features.labels import CLASS_NAMES
+
+    cm = test.get("confusion_matrix")
+    if not cm:
+        return []
+    predicted = np.asarray(cm, dtype=np.float64).sum(axis=0)
+    total = predicted.sum()
+    if total == 0:
+        return []
+    top = int(np.argmax(predicted))
+    share = predicted[top] / total
+    if share >= ONE_CLASS_SHARE:
+        what = "on every test bar" if share == 1.0 else f"on {share:.1%} of the test bars"
+        return [f"the model predicts {CLASS_NAMES[top]} {what}: it is degenerate (a backtest will make "
+                f"{'no' if CLASS_NAMES[top] == 'HOLD' else 'one-sided'} trades); check the label balance"]
+    return []
+
+
+def training_settings(spec: Strategy, training: Any, ts: TrainingSet, data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a training run depends on, as plain data (stored in its checkpoints).
+
+    A checkpoint may only be resumed by a run with exactly these settings: the training
+    section (epochs and seed overrides included), the architecture, labels and split, the
+    resolved features in order, and the fingerprint of the input data.
+    """
+    v3 = v3_metadata(spec)
+    return {
+        "indicators": v3["indicators"], "fuzzy_sets": v3["fuzzy_sets"], "nn_inputs": v3["nn_inputs"],
+        "model.training": training.model_dump(mode="json"),
+        "model.architecture": spec.model.architecture.model_dump(mode="json"),
+        "model.features": spec.model.features.model_dump(mode="json"),
+        "training.labels": spec.training.labels.model_dump(mode="json"),
+        "training.data_split": spec.training.data_split.model_dump(mode="json"),
+        "resolved_features": list(ts.dataset.schema.names),
+        "data_fingerprint": data_fingerprint(data),
+    }
+
+
+def _differences(old: Any, new: Any, path: str) -> list[str]:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out = []
+        for k in dict.fromkeys([*old, *new]):
+            out += _differences(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
+        return out
+    if path == "resolved_features" and old != new:
+        gone = [f for f in old or [] if f not in (new or [])]
+        added = [f for f in new or [] if f not in (old or [])]
+        what = ", ".join(x for x in (f"checkpoint only: {gone}" if gone else "",
+                                     f"strategy only: {added}" if added else "") if x) or "same names, other order"
+        return [f"resolved_features differ ({what})"]
+    if path == "data_fingerprint" and old != new:
+        return ["data_fingerprint: the input bars differ from the checkpoint's"]
+    return [] if old == new else [f"{path}: checkpoint {old!r}, strategy {new!r}"]
+
+
+def check_resume(saved: Mapping[str, Any] | None, settings: Mapping[str, Any], path: Any) -> None:
+    """Refuse to resume a checkpoint whose run had other settings (the result would claim settings
+    its first epochs never used). Raises :class:`~fuzzyvec.errors.StrategyError` naming each difference."""
+    from ..errors import StrategyError
+
+    if saved is None:
+        raise StrategyError(f"{path}: this checkpoint does not record its training settings, so resuming it "
+                            "cannot be checked; start fresh with --restart")
+    diffs = _differences(saved, settings, "")
+    if diffs:
+        raise StrategyError(f"{path}: cannot resume: the strategy changed since the checkpoint was written: "
+                            + "; ".join(diffs) + ". Undo the change, or start fresh with --restart")
+
+
+def strategy_file_record(path: str | Path | None) -> dict[str, Any] | None:
+    """The strategy file as a bundle records it: its file name and the sha256 of its bytes.
+
+    No directory: a bundle names no path of the machine that trained it.
+    """
+    if not path:
+        return None
+    p = Path(path)
+    digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+    return {"name": p.name, "sha256": digest}
+
+
+def v3_metadata(spec: Strategy) -> dict[str, Any]:
+    """The strategy's sections in the version 3 YAML shape, for the top level of ``metadata.json``.
+
+    ``strategy_version`` ("3.0"), ``indicators`` (``{id: {type, ...params}}``), ``fuzzy_sets``
+    (``{id: {indicator, <membership>: {type, parameters}}}``) and ``nn_inputs`` (the list as
+    written, without unset keys) — what downstream checks of the original design read
+    (``meta["strategy_version"] == "3.0"``, ``"fuzzy_sets" in meta``).
+    """
+    dumped = spec.model_dump(mode="json")
+    indicators = {i: {"type": d["type"], **d["params"]} for i, d in dumped["indicators"].items()}
+    fuzzy_sets = {f: {"indicator": d["indicator"], **d["memberships"]} for f, d in dumped["fuzzy_sets"].items()}
+    nn_inputs = [{k: v for k, v in item.items() if v is not None} for item in dumped["nn_inputs"]]
+    return {"strategy_version": spec.version, "indicators": indicators, "fuzzy_sets": fuzzy_sets,
+            "nn_inputs": nn_inputs}
 
 
 def fit_and_save(spec: Strategy, data: Mapping[str, Mapping[str, pl.DataFrame]] | None = None, *,
@@ -204,6 +327,36 @@ class EvaluationResult:
     positions: Mapping[str, np.ndarray]
     bars: Mapping[str, pl.DataFrame]
     backtest: Any  # fuzzyvec.backtest.engine.BacktestResult
+
+
+def bundle_strategy(bundle: Any) -> Strategy:
+    """The strategy stored in a bundle's metadata, validated, with the bundle's features.
+
+    Bundles record no machine paths (``strategy_file`` is the file's name and sha256), so a
+    relative ``data.dir`` of the stored strategy cannot be resolved: pass the data folder
+    (``--data``) where the strategy's own folder mattered. An older bundle that recorded the
+    strategy file's path keeps resolving against it.
+
+    Raises
+    ------
+    BundleError
+        No strategy in the metadata.
+    StrategyError, SchemaMismatchError
+        The stored strategy is invalid, or resolves to other features than the bundle's.
+    """
+    from ..errors import BundleError
+    from ..strategy.load import strategy_from_dict
+
+    where = f"{bundle.path}/metadata.json" if getattr(bundle, "path", None) is not None else "<bundle metadata>"
+    raw = bundle.metadata.get("strategy")
+    if not isinstance(raw, Mapping):
+        raise BundleError(f"{where}: no strategy stored in the bundle")
+    spec = strategy_from_dict(raw, source=f"{where} (strategy)")
+    source = bundle.metadata.get("strategy_file")
+    if isinstance(source, str) and source:  # bundles before format 1.1 recorded the path
+        spec._source_path = source
+    check_bundle_features(spec, bundle)
+    return spec
 
 
 def check_bundle_features(spec: Strategy, bundle: Any) -> None:
