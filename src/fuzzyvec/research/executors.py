@@ -4,12 +4,15 @@ Two executors, one contract (SPEC §13):
 
 ``local`` (default)
     A process pool on this machine. ``workers=1`` runs every task in this process, in order
-    (deterministic, debuggable, no pickling). With ``workers > 1`` the pool's processes come
-    from a ``forkserver`` (fresh processes: a fork of a process that already ran torch or numba
-    threads is not safe) and stay warm for the executor's lifetime, across maps. The inputs
-    every task of a map shares (bars, feature frames, the strategy) are pickled ONCE into a
-    temporary file that each worker process reads once; a task itself only carries its small
-    item (a fold, a chunk of combinations, a candidate).
+    (deterministic, debuggable, no pickling). With ``workers > 1`` this process is one of the
+    workers and ``workers - 1`` pool processes are the others: the driver takes the next
+    unclaimed task whenever it waits for a result, so work starts at once, before the pool has
+    booted (each task is claimed exactly once, through an exclusive-create file). The pool's
+    processes come from a ``forkserver`` (fresh processes: a fork of a process that already ran
+    torch or numba threads is not safe) and stay warm for the executor's lifetime, across maps.
+    The inputs every task of a map shares (bars, feature frames, the strategy) are pickled ONCE
+    into a temporary file that each worker process reads once; a task itself only carries its
+    small item (a fold, a chunk of combinations, a candidate).
 
 ``ray``
     Ray tasks on the cluster named by ``RAY_ADDRESS`` (or ``address=``), else on a local
@@ -137,8 +140,24 @@ def _warm_worker() -> int:
     return os.getpid()
 
 
-def _pool_task(fn: Callable[..., Any], key: str | None, path: str | None, item: Any) -> Any:
-    """Body of every pool task: load the map's shared inputs once per worker process, then call."""
+class _Taken:
+    """What a pool task returns for an item the driver process claimed first."""
+
+
+def _claim(prefix: str, index: int) -> bool:
+    """Claim task ``index`` of a map for the calling process; False when another one has it."""
+    try:
+        os.close(os.open(f"{prefix}.{index}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _pool_task(fn: Callable[..., Any], key: str | None, path: str | None, claim: tuple[str, int] | None,
+               item: Any) -> Any:
+    """Body of every pool task: claim it, load the map's shared inputs once per worker process, call."""
+    if claim is not None and not _claim(*claim):
+        return _Taken()
     if key is None:
         return fn(item)
     if key not in _WORKER_CACHE:
@@ -155,18 +174,39 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class LocalExecutor(Executor):
-    """This machine: in-process for ``workers=1``, else a warm ``forkserver`` process pool.
+@contextlib.contextmanager
+def _numba_threads(n: int) -> Iterator[None]:
+    """Numba kernels called from this thread use ``n`` threads inside the block."""
+    import sys
 
-    The pool starts on the first :meth:`map` that needs it and stays up, with its workers'
-    imported libraries and loaded kernels, until :meth:`close` (or the ``with`` block ends):
-    the folds, chunks and candidates of later maps reuse the same warm processes. Each map's
-    shared inputs are pickled once into a temporary file that every worker reads once.
+    numba = sys.modules.get("numba")
+    if numba is None:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+class LocalExecutor(Executor):
+    """This machine: in-process for ``workers=1``, else this process plus a warm process pool.
+
+    With ``workers=n > 1`` the driver and ``n - 1`` ``forkserver`` processes run the tasks: while
+    the driver waits for the next result in order it claims and runs the next unclaimed task
+    itself, so a map makes progress from its first moment (the pool boots in the meantime) and
+    no core idles on a driver that only waits. The pool starts on the first :meth:`map` that
+    needs it (or :meth:`start`) and stays up, with its workers' imported libraries and loaded
+    kernels, until :meth:`close` (or the ``with`` block ends): the folds, chunks and candidates
+    of later maps reuse the same warm processes. Each map's shared inputs are pickled once into
+    a temporary file that every worker reads once (the driver uses its own copy).
 
     Parameters
     ----------
     workers:
-        Processes to run at once; None: the CPUs available to this process.
+        Tasks to run at once (this process included); None: the CPUs available to this process.
     """
 
     name = "local"
@@ -178,6 +218,7 @@ class LocalExecutor(Executor):
         self._maps = 0
         self._lock = threading.Lock()
         self._starter: threading.Thread | None = None
+        self._threads = 1
 
     def start(self, *, warm_training: bool = True) -> LocalExecutor:
         """Start the pool in the background now, so its processes boot while this one prepares.
@@ -191,7 +232,7 @@ class LocalExecutor(Executor):
             def boot() -> None:
                 pool = self._ensure_pool()
                 if warm_training:
-                    for _ in range(self.workers):
+                    for _ in range(self.workers - 1):
                         pool.submit(_warm_worker)
 
             self._starter = threading.Thread(target=boot, name="fuzzyvec-pool-start", daemon=True)
@@ -213,8 +254,9 @@ class LocalExecutor(Executor):
             # loaded (it never ran a thread pool, so the fork is safe) instead of importing them again
             ctx.set_forkserver_preload(list(_PRELOAD))
             threads = max(1, _cpu_count() // self.workers)
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
-                                             initargs=(threads,))
+            self._threads = threads
+            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=ctx,
+                                             initializer=_init_worker, initargs=(threads,))
             shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
             self._tmp = tempfile.TemporaryDirectory(prefix="fuzzyvec-pool-", dir=shm)
         return self._pool
@@ -226,26 +268,44 @@ class LocalExecutor(Executor):
                 yield _call(fn, shared, item)
             return
         pool = self._ensure_pool()
-        key = path = None
+        self._maps += 1
+        key = f"{os.getpid()}-{id(self)}-{self._maps}"
+        prefix = os.path.join(self._tmp.name, f"{key}.claim")
+        path = None
         if shared is not _NO_SHARED:
-            self._maps += 1
-            key = f"{os.getpid()}-{id(self)}-{self._maps}"
             path = os.path.join(self._tmp.name, f"{key}.pkl")
             with open(path, "wb") as fh:
                 pickle.dump(shared, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        futures = [pool.submit(_pool_task, fn, key, path, item) for item in items]
+        futures = [pool.submit(_pool_task, fn, key if path else None, path, (prefix, i), item)
+                   for i, item in enumerate(items)]
+        mine: dict[int, tuple[bool, Any]] = {}  # results of the tasks this process ran: (ok, value)
+        next_claim = 0
         try:
-            for f in futures:
-                yield f.result()
+            for i, f in enumerate(futures):
+                while i not in mine and not f.done() and next_claim < len(items):
+                    j, next_claim = next_claim, next_claim + 1
+                    if _claim(prefix, j):  # the pool has not started task j: run it here
+                        try:
+                            with _numba_threads(self._threads):
+                                mine[j] = (True, _call(fn, shared, items[j]))
+                        except Exception as exc:  # raised in item order, as a pool task's error is
+                            mine[j] = (False, exc)
+                if i in mine:
+                    ok, value = mine.pop(i)
+                    if not ok:
+                        raise value
+                    yield value
+                else:
+                    yield f.result()
         finally:
             for f in futures:
                 f.cancel()
-            if path is not None:
-                for f in futures:  # the file is needed until every started task has read it
-                    if not f.cancelled():
-                        f.exception()
+            for f in futures:  # files are needed until every started task has read them
+                if not f.cancelled():
+                    f.exception()
+            for name in ([path] if path else []) + [f"{prefix}.{i}" for i in range(len(items))]:
                 with contextlib.suppress(OSError):
-                    os.unlink(path)
+                    os.unlink(name)
 
     def close(self) -> None:
         if self._starter is not None:
