@@ -74,15 +74,47 @@ def psr_nb(sr, n_obs, skew, kurt, sr_bench):
 
 
 @njit(cache=True)
-def _sharpe_from_sums_nb(n, s1, s2):
-    """Per-bar Sharpe ratio (ddof 1) from count, sum and sum of squares; -inf where undefined."""
+def _signed_sq_sharpe_nb(n, s1, s2):
+    """``sign(SR) · SR²`` of the per-bar Sharpe ratio (ddof 1) from count, sum and sum of squares.
+
+    The same order as the Sharpe ratio without its square root; -inf where undefined.
+    """
     if n < 2:
         return -np.inf
     mean = s1 / n
     var = (s2 - s1 * mean) / (n - 1.0)
     if var <= VAR_RTOL * (s2 / n):
         return -np.inf
-    return mean / math.sqrt(var)
+    return mean * abs(mean) / var
+
+
+@njit(cache=True)
+def _best_and_logit_nb(is_q, oos_q):
+    """The IS-best trial (first of the highest) and the logit of its OOS mid-rank."""
+    n_trials = is_q.shape[0]
+    best = 0
+    for t in range(1, n_trials):
+        if is_q[t] > is_q[best]:
+            best = t
+    target = oos_q[best]
+    worse = 0
+    tied = 0
+    for t in range(n_trials):
+        if t != best:
+            if oos_q[t] < target:
+                worse += 1
+            elif oos_q[t] == target:
+                tied += 1
+    w = (1.0 + worse + 0.5 * tied) / (n_trials + 1.0)
+    return best, math.log(w / (1.0 - w))
+
+
+@njit(cache=True)
+def _unsquare_nb(q):
+    """The Sharpe ratio back from its signed square (-inf stays -inf)."""
+    if q == -np.inf:
+        return q
+    return math.copysign(math.sqrt(abs(q)), q)
 
 
 @njit(cache=True, parallel=True)
@@ -101,6 +133,8 @@ def cscv_logits_nb(count, s1, s2, combos):
     (lowest index) with the highest Sharpe ratio. The OOS rank is the mid-rank
     ``1 + #{worse} + #{tied}/2`` (1 = worst, N = best), so the relative rank
     ``ω̄ = rank / (N + 1)`` lies in (0, 1) and the logit ``λ = ln(ω̄ / (1 − ω̄))`` is finite.
+    Trials are compared by the signed square of the Sharpe ratio (same order, no square root);
+    the square root is taken only for the IS-best trial.
 
     Parameters
     ----------
@@ -109,7 +143,10 @@ def cscv_logits_nb(count, s1, s2, combos):
     s1, s2:
         float64 ``(N, S)`` sum and sum of squares of each trial's returns per block.
     combos:
-        int64 ``(C, S/2)`` block indices of each combination's in-sample half.
+        int64 ``(C, S/2)`` block indices of each combination's in-sample half, ordered so that
+        ``combos[C - 1 - c]`` is the complement of ``combos[c]`` (what
+        ``itertools.combinations(range(S), S // 2)`` yields): one pass over a half and its
+        complement serves both combinations.
 
     Returns
     -------
@@ -133,14 +170,14 @@ def cscv_logits_nb(count, s1, s2, combos):
     best_out = np.empty(n_comb, dtype=np.int64)
     is_out = np.empty(n_comb)
     oos_out = np.empty(n_comb)
-    for c in prange(n_comb):
-        is_n = 0.0
+    for c in prange((n_comb + 1) // 2):
+        d = n_comb - 1 - c  # the complement of half c
+        a_n = 0.0
         for k in range(half):
-            is_n += count[combos[c, k]]
-        oos_n = tot_n - is_n
-        oos = np.empty(n_trials)
-        best = 0
-        best_sr = -np.inf
+            a_n += count[combos[c, k]]
+        b_n = tot_n - a_n
+        qa = np.empty(n_trials)  # signed squared Sharpe ratio on half c
+        qb = np.empty(n_trials)  # ... and on its complement
         for t in range(n_trials):
             a1 = 0.0
             a2 = 0.0
@@ -148,25 +185,17 @@ def cscv_logits_nb(count, s1, s2, combos):
                 b = combos[c, k]
                 a1 += s1[t, b]
                 a2 += s2[t, b]
-            sr_is = _sharpe_from_sums_nb(is_n, a1, a2)
-            if sr_is > best_sr:
-                best_sr = sr_is
-                best = t
-            oos[t] = _sharpe_from_sums_nb(oos_n, tot1[t] - a1, tot2[t] - a2)
-        target = oos[best]
-        worse = 0
-        tied = 0
-        for t in range(n_trials):
-            if t != best:
-                if oos[t] < target:
-                    worse += 1
-                elif oos[t] == target:
-                    tied += 1
-        w = (1.0 + worse + 0.5 * tied) / (n_trials + 1.0)
-        logits[c] = math.log(w / (1.0 - w))
+            qa[t] = _signed_sq_sharpe_nb(a_n, a1, a2)
+            qb[t] = _signed_sq_sharpe_nb(b_n, tot1[t] - a1, tot2[t] - a2)
+        best, logits[c] = _best_and_logit_nb(qa, qb)
         best_out[c] = best
-        is_out[c] = best_sr
-        oos_out[c] = target
+        is_out[c] = _unsquare_nb(qa[best])
+        oos_out[c] = _unsquare_nb(qb[best])
+        if d != c:
+            best, logits[d] = _best_and_logit_nb(qb, qa)
+            best_out[d] = best
+            is_out[d] = _unsquare_nb(qb[best])
+            oos_out[d] = _unsquare_nb(qa[best])
     return logits, best_out, is_out, oos_out
 
 
