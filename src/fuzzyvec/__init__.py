@@ -75,6 +75,7 @@ _LAZY: dict[str, str] = {
     "unregister_indicator": "strategy.registry",
     "pbo": "backtest.significance",
     "deflated_sharpe": "backtest.significance",
+    "baselines_from_result": "backtest.baselines",
     "PredictionClient": "live.client",
 }
 
@@ -98,6 +99,7 @@ __all__ = [
     "backtest",
     "backtest_predictions",
     "backtest_price_model",
+    "baselines_from_result",
     "build_features",
     "check_lookahead",
     "compute_indicator",

@@ -321,8 +321,26 @@ def build_portfolio(index: np.ndarray, close: np.ndarray, orders: np.ndarray, co
 # ---------------------------------------------------------------------------------------------
 
 
+class LazyPortfolio:
+    """``.portfolio`` of a result: vectorbt's ``Portfolio`` rebuilt from the kernel's order records.
+
+    Built once, on first access (nothing imports vectorbt before); the class using it holds the
+    records in ``_source`` (the arguments of :func:`build_portfolio`) and a ``_cache`` dict.
+    """
+
+    _source: tuple[Any, ...]
+    _cache: dict[str, Any]
+
+    @property
+    def portfolio(self) -> Any:
+        """The vectorbt ``Portfolio`` of this backtest (quote currency), built on first access."""
+        if "portfolio" not in self._cache:
+            self._cache["portfolio"] = build_portfolio(*self._source)
+        return self._cache["portfolio"]
+
+
 @dataclass(frozen=True)
-class BacktestResult:
+class BacktestResult(LazyPortfolio):
     """What :func:`backtest` returns.
 
     Attributes
@@ -362,12 +380,6 @@ class BacktestResult:
     _source: tuple[Any, ...] = field(repr=False, compare=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
-    def portfolio(self) -> Any:
-        """The vectorbt ``Portfolio`` of this backtest (built once, on first access)."""
-        if "portfolio" not in self._cache:
-            self._cache["portfolio"] = build_portfolio(*self._source)
-        return self._cache["portfolio"]
 
     def metrics(self) -> dict[str, dict[str, Any]]:
         """JSON-serialisable stats: ``{symbol: {key: value}}`` (NaN/inf → None, times → ISO)."""

@@ -63,7 +63,14 @@ import polars as pl
 
 from ..data.bars import _TS_ALIASES, _parse_timestamps, _read, _Where, load_ohlcv
 from ..io_utils import atomic_write
-from .engine import Columns, ann_factor, bar_frequency, build_portfolio, ohlc_arrays, run_engine
+from .engine import (
+    Columns,
+    LazyPortfolio,
+    ann_factor,
+    bar_frequency,
+    ohlc_arrays,
+    run_engine,
+)
 from .results import stats_frame, stats_to_dicts, trades_frame
 
 __all__ = [
@@ -223,7 +230,7 @@ def load_predictions(source: str | Path | pl.DataFrame | Any, *, bars: pl.DataFr
 
 
 @dataclass(frozen=True)
-class PredictionBacktest:
+class PredictionBacktest(LazyPortfolio):
     """What :func:`backtest_predictions` returns.
 
     Attributes
@@ -260,12 +267,6 @@ class PredictionBacktest:
     baselines: Any = field(default=None, repr=False, compare=False)  # Baselines (buy-and-hold, flat, random)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
-    def portfolio(self) -> Any:
-        """The vectorbt ``Portfolio`` (quote currency) from the kernel's orders, built on first access."""
-        if "portfolio" not in self._cache:
-            self._cache["portfolio"] = build_portfolio(*self._source)
-        return self._cache["portfolio"]
 
     def to_json(self) -> dict[str, Any]:
         """One JSON-serialisable dict: the stats, ``exit_reasons`` counts and ``baselines``."""

@@ -17,7 +17,7 @@ from ..errors import DataError
 from ..timeframes import parse_timeframe
 from .bars import load_ohlcv, resample, to_utc_datetime
 
-__all__ = ["describe_data", "load_strategy_data", "sample_data_dir", "truncate_data"]
+__all__ = ["data_folder", "describe_data", "find_bars_file", "load_strategy_data", "sample_data_dir", "truncate_data"]
 
 
 def sample_data_dir() -> Path:
@@ -25,7 +25,8 @@ def sample_data_dir() -> Path:
     return Path(str(resources.files("fuzzyvec") / "sample_data"))
 
 
-def _find_file(folder: Path, symbol: str, tf: str, fmt: str | None) -> Path | None:
+def find_bars_file(folder: Path, symbol: str, tf: str, fmt: str | None) -> Path | None:
+    """``folder/{symbol}_{tf}.{fmt}`` (parquet, then csv, without ``fmt``) if it exists, else None."""
     exts = (fmt,) if fmt else ("parquet", "csv")
     for ext in exts:
         p = folder / f"{symbol}_{tf}.{ext}"
@@ -34,7 +35,9 @@ def _find_file(folder: Path, symbol: str, tf: str, fmt: str | None) -> Path | No
     return None
 
 
-def _data_dir(spec: Any, data_dir: str | Path | None) -> Path:
+def data_folder(spec: Any, data_dir: str | Path | None) -> Path:
+    """The folder a strategy's bars come from: ``data_dir``, else ``data.dir`` (relative to the
+    strategy file), else the bundled sample data; a missing folder is a :class:`DataError`."""
     if data_dir is not None:
         folder = Path(data_dir)
     elif spec.data.dir is not None:
@@ -74,7 +77,7 @@ def load_strategy_data(
     from ..strategy.load import load_strategy
 
     spec = load_strategy(spec, warn=False)
-    folder = _data_dir(spec, data_dir)
+    folder = data_folder(spec, data_dir)
     fmt = spec.data.format
     base_tf = spec.base_timeframe
     resample_from = spec.data.resample_from
@@ -90,7 +93,7 @@ def load_strategy_data(
     base_d = parse_timeframe(base_tf)
     out: dict[str, dict[str, pl.DataFrame]] = {}
     for symbol in spec.symbols:
-        base_path = _find_file(folder, symbol, base_tf, fmt)
+        base_path = find_bars_file(folder, symbol, base_tf, fmt)
         if base_path is None:
             raise DataError(
                 f"no {base_tf} bars for {symbol}: expected {folder / f'{symbol}_{base_tf}'}."
@@ -107,7 +110,7 @@ def load_strategy_data(
             if tf == base_tf:
                 bars = base
             else:
-                path = None if resample_from else _find_file(folder, symbol, tf, fmt)
+                path = None if resample_from else find_bars_file(folder, symbol, tf, fmt)
                 if path is None:
                     bars = resample(base, tf, base_timeframe=base_tf)
                 else:

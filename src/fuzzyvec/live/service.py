@@ -229,30 +229,6 @@ def strategy_of(bundle: Any) -> Any:
         raise DataError(str(exc)) from None
 
 
-def _data_folder(spec: Any, data_dir: str | Path | None) -> Path:
-    from ..data.files import sample_data_dir
-
-    if data_dir is not None:
-        folder = Path(data_dir)
-    elif spec.data.dir is not None:
-        folder = Path(spec.data.dir).expanduser()
-        if not folder.is_absolute() and spec.source_path:
-            folder = Path(spec.source_path).parent / folder
-    else:
-        return sample_data_dir()
-    if not folder.is_dir():
-        raise DataError(f"data folder {folder} does not exist (from {'--data' if data_dir else 'data.dir'})")
-    return folder
-
-
-def _find(folder: Path, symbol: str, tf: str, fmt: str | None) -> Path | None:
-    for ext in (fmt,) if fmt else ("parquet", "csv"):
-        p = folder / f"{symbol}_{tf}.{ext}"
-        if p.exists():
-            return p
-    return None
-
-
 def load_service(bundle: str | Path | Any, *, data_dir: str | Path | None = None, bars: str | Path | None = None,
                  symbol: str | None = None, stop_loss: float = 0.02, take_profit: float = 0.04,
                  calibrate: bool = True) -> PredictionService:
@@ -288,15 +264,17 @@ def load_service(bundle: str | Path | Any, *, data_dir: str | Path | None = None
     else:
         if symbol is not None:
             raise UsageError("--symbol goes with --bars FILE (with --data every strategy symbol is served)")
-        folder = _data_folder(spec, data_dir)
+        from ..data.files import data_folder, find_bars_file
+
+        folder = data_folder(spec, data_dir)
         for sym in spec.symbols:
-            path = _find(folder, sym, base, spec.data.format)
+            path = find_bars_file(folder, sym, base, spec.data.format)
             if path is None:
                 raise DataError(f"no {base} bars for {sym}: expected {folder / f'{sym}_{base}'}."
                                 f"{spec.data.format or 'parquet|csv'}; pass --data DIR or --bars FILE")
             files[sym] = path
             for tf in spec.timeframes:
-                other = _find(folder, sym, tf, spec.data.format) if tf != base else None
+                other = find_bars_file(folder, sym, tf, spec.data.format) if tf != base else None
                 if other is not None and spec.data.resample_from is None:
                     log.warning(json_line(event="file_not_used", file=str(other),
                                           reason=f"the service derives {tf} bars from the {base} bars (as "

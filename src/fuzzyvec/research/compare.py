@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
+from .pipeline import bundle_strategy
 
-__all__ = ["COMPARE_KEYS", "CompareResult", "Side", "bundle_strategy", "compare_bundles"]
+__all__ = ["COMPARE_KEYS", "CompareResult", "Side", "compare_bundles"]
 
 #: per-symbol metrics of each side (the stats keys of :data:`fuzzyvec.backtest.engine.STAT_KEYS`)
 COMPARE_KEYS = ("total_return", "sharpe", "max_drawdown", "trades", "exposure", "final_equity", "init_cash")
@@ -104,34 +105,6 @@ class CompareResult:
                 "tolerance": self.tolerance, "window": {"start": self.start, "end": self.end, "source": self.window},
                 "n_random": self.n_random, "new": self.new.to_json(), "old": self.old.to_json(),
                 "warnings": list(self.warnings)}
-
-
-def bundle_strategy(bundle: Any) -> Any:
-    """The strategy stored in a bundle's metadata, validated, with the bundle's features.
-
-    A relative ``data.dir`` resolves against the folder of the strategy file the bundle was
-    trained from (``metadata["strategy_file"]``), as when that file is loaded.
-
-    Raises
-    ------
-    BundleError
-        No strategy in the metadata.
-    StrategyError, SchemaMismatchError
-        The stored strategy is invalid, or resolves to other features than the bundle's.
-    """
-    from ..strategy.load import strategy_from_dict
-    from .pipeline import check_bundle_features
-
-    where = f"{bundle.path}/metadata.json" if bundle.path is not None else "<bundle metadata>"
-    raw = bundle.metadata.get("strategy")
-    if not isinstance(raw, Mapping):
-        raise BundleError(f"{where}: no strategy stored in the bundle")
-    spec = strategy_from_dict(raw, source=f"{where} (strategy)")
-    source = bundle.metadata.get("strategy_file")
-    if source:
-        spec._source_path = str(source)
-    check_bundle_features(spec, bundle)
-    return spec
 
 
 def _test_range(bundle: Any, label: str) -> tuple[str, str]:
