@@ -101,8 +101,10 @@ def _dry_run(args: argparse.Namespace, spec: Any, data: Any) -> int:
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return OK
-    print(f"would train {spec.name} (dry run: nothing is trained or written): {len(ts.dataset.schema)} features, "
-          f"labels {spec.training.labels.source} {out['labels']}, {out['epochs']} epochs, seed {out['seed']}")
+    label_args = ", ".join(f"{k} {v}" for k, v in out["labels"].items() if k != "source" and v is not None)
+    print(f"would train {spec.name}: {len(ts.dataset.schema)} features, labels {spec.training.labels.source}"
+          f"{f' ({label_args})' if label_args else ''}, {out['epochs']} epochs, seed {out['seed']} "
+          "(dry run: nothing is trained or written)")
     print("\nindicators")
     print_table([[i["id"], i["type"], " ".join(f"{k}={v}" for k, v in i["params"].items()) or "-",
                   ", ".join(i["timeframes"]) or "(unused)"] for i in indicators],
@@ -117,7 +119,8 @@ def _dry_run(args: argparse.Namespace, spec: Any, data: Any) -> int:
                   *(f"{b['class_counts'][c]:,} ({b['class_shares'][c]:.1%})" if b["rows"] else "0"
                     for c in ("BUY", "HOLD", "SELL"))] for name, b in balance.items()],
                 ["split", "rows", "start", "end", "BUY", "HOLD", "SELL"])
-    print(f"dropped rows: {split['dropped']}; embargo {split['embargo_bars']} bars between splits")
+    dropped = ", ".join(f"{n:,} {why.replace('warmup', 'warm-up')}" for why, n in split["dropped"].items())
+    print(f"dropped rows: {dropped or 'none'}; embargo of {split['embargo_bars']} bars between splits")
     print_warnings(warnings)
     return OK
 
