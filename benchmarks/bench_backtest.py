@@ -473,6 +473,49 @@ def bench_sweep(res: SectionResult, quick: bool, ctx: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# honest evaluation: what the baselines and the bootstrap cost
+# ---------------------------------------------------------------------------------------------
+
+
+def bench_evaluation(res: SectionResult, quick: bool, ctx: dict[str, Any]) -> None:
+    import fuzzyvec as fv
+    from fuzzyvec.backtest.engine import resolve_backtest_config
+    from fuzzyvec.backtest.significance import bootstrap_intervals
+
+    reps = repeats_for(quick)
+    bars, probs, spec = ctx["bars"], ctx["probs"], ctx["spec"]
+    n = bars.height
+    n_random = 100 if quick else 1000
+    result = fv.backtest(bars, fv.decide(probs, spec.decisions), config=resolve_backtest_config(spec.backtest),
+                         timeframe="5m")
+    log(f"baselines: buy-and-hold, flat and {n_random:,} random-entry series on {n:,} bars")
+
+    def base():
+        return fv.baselines_from_result(result, bars, n_random=n_random, timeframe="5m")
+
+    first = next(iter(base().values())).to_json()
+    t_base = best_of(base, reps)
+    t_bt = best_of(lambda: fv.backtest(bars, fv.decide(probs, spec.decisions),
+                                       config=resolve_backtest_config(spec.backtest), timeframe="5m"), reps)
+    rets = result.equity[result.equity.columns[1]].to_numpy()
+    rets = rets[1:] / rets[:-1] - 1.0
+    t_boot = best_of(lambda: bootstrap_intervals(rets, n_boot=1000), reps)
+    t = Table(f"Honest evaluation on {n:,} BTCUSDT 5m bars (best of {reps})", ["what", "time", "vs the backtest"])
+    t.add("decide + backtest (stats, trades, equity), the reference", fmt_time(t_bt), "1.00×")
+    t.add(f"baselines: buy-and-hold + flat + {n_random:,} random-entry series (one engine call)", fmt_time(t_base),
+          fmt_ratio(t_base / t_bt))
+    t.add("stationary bootstrap, 1,000 resamples of the per-bar returns (walk-forward intervals)", fmt_time(t_boot),
+          fmt_ratio(t_boot / t_bt))
+    rnd = first["random"]
+    t.notes.append(f"the strategy's {int(result.stats['trades'][0]):,} trades and exposure copied by every random "
+                   f"series; its return percentile {rnd['percentile']['total_return']:.1f}, p-value "
+                   f"{rnd['p_value']['total_return']:.3f} (fixed pseudo-random probabilities: no edge expected)")
+    res.tables.append(t)
+    res.target(f"random baseline, {n_random:,} series on {n:,} bars", fmt_time(t_base), "≤ 1 s",
+               t_base <= 1.0 if not quick else None)
+
+
+# ---------------------------------------------------------------------------------------------
 # a fresh process: import + first small sweep (warm numba cache)
 # ---------------------------------------------------------------------------------------------
 
@@ -558,6 +601,7 @@ def run(quick: bool = False) -> SectionResult:
     ctx = bench_single(res, quick)
     bench_backtesting_py(res, quick)
     bench_sweep(res, quick, ctx)
+    bench_evaluation(res, quick, ctx)
     bench_cold_start(res, quick)
     bench_demo(res, quick)
     res.seconds = time.perf_counter() - t0
