@@ -126,7 +126,8 @@ def bench_prediction_backtest(res: SectionResult, quick: bool) -> None:
     rows = preds.height
     acting = int(((preds["signal"] != "neutral") & (preds["confidence"] >= SIGNAL_THRESHOLD)).sum())
     log(f"prediction backtest: {rows:,} prediction rows ({acting:,} acting) on {n:,} BTCUSDT 5m bars")
-    kw = dict(signal_threshold=SIGNAL_THRESHOLD, fees=fees, slippage=slippage, timeframe="5m")
+    # n_random=0: the simulation alone, as the plain-Python simulator does it (the baselines are timed below)
+    kw = dict(signal_threshold=SIGNAL_THRESHOLD, fees=fees, slippage=slippage, timeframe="5m", n_random=0)
 
     def fv_run():
         return fv.backtest_predictions(bars, preds, **kw)
@@ -138,6 +139,7 @@ def bench_prediction_backtest(res: SectionResult, quick: bool) -> None:
     fv_trades = int(result.stats["trades"])
     t_fv = best_of(fv_run, reps)
     t_load = best_of(lambda: fv.load_predictions(preds, bars=bars), reps)
+    t_base = best_of(lambda: fv.backtest_predictions(bars, preds, **{**kw, "n_random": 1000}), reps)
 
     with tempfile.TemporaryDirectory(prefix="fuzzyvec-bench-preds-") as tmp:
         csv_path = fv.write_predictions_csv(preds, Path(tmp) / "predictions.csv")
@@ -181,6 +183,8 @@ def bench_prediction_backtest(res: SectionResult, quick: bool) -> None:
           fmt_time(t_fv), _rate(rows, t_fv), "1.00×", fmt_num(fv_final, 4))
     t.add("  of which load_predictions (validation against the bars)", fmt_time(t_load), "",
           fmt_ratio(t_load / t_fv), "")
+    t.add("  with its default baselines (buy-and-hold, flat, 1,000 random-entry series)", fmt_time(t_base),
+          _rate(rows, t_base), fmt_ratio(t_base / t_fv), "")
     t.add("fuzzyvec.backtest_predictions(bars, 'predictions.csv') (CSV parsing included)", fmt_time(t_csv),
           _rate(rows, t_csv), fmt_ratio(t_csv / t_fv), fmt_num(csv_final, 4))
     t.add("fuzzyvec: first call in this process (the engine kernel loads from the numba cache)",

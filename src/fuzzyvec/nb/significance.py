@@ -228,29 +228,42 @@ def stationary_bootstrap_nb(returns, n_boot, mean_block, rng):
     """
     n = returns.shape[0]
     p = 1.0 / mean_block
+    # prefix sums of r, r², log(1 + r) and of wiped bars (r <= -1): a block's sums are two lookups,
+    # so a resample costs its number of blocks (~n / mean_block), not n
+    c1 = np.zeros(n + 1)
+    c2 = np.zeros(n + 1)
+    cl = np.zeros(n + 1)
+    cw = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        x = returns[i]
+        c1[i + 1] = c1[i] + x
+        c2[i + 1] = c2[i] + x * x
+        cl[i + 1] = cl[i] + (math.log1p(x) if x > -1.0 else 0.0)
+        cw[i + 1] = cw[i] + (1 if x <= -1.0 else 0)
     out = np.empty((n_boot, 2))
     for r in range(n_boot):
         s1 = 0.0
         s2 = 0.0
         logsum = 0.0
-        wiped = False
+        wiped = 0
         filled = 0
         while filled < n:
             idx = min(int(rng.random() * n), n - 1)
             length = rng.geometric(p) if p < 1.0 else 1
             if length > n - filled:
                 length = n - filled
-            for _ in range(length):
-                x = returns[idx]
-                s1 += x
-                s2 += x * x
-                if x <= -1.0:
-                    wiped = True
-                else:
-                    logsum += math.log1p(x)
-                idx += 1
-                if idx == n:
-                    idx = 0
+            end = idx + length
+            if end <= n:
+                s1 += c1[end] - c1[idx]
+                s2 += c2[end] - c2[idx]
+                logsum += cl[end] - cl[idx]
+                wiped += cw[end] - cw[idx]
+            else:  # wraps from the last bar to the first
+                end -= n
+                s1 += (c1[n] - c1[idx]) + c1[end]
+                s2 += (c2[n] - c2[idx]) + c2[end]
+                logsum += (cl[n] - cl[idx]) + cl[end]
+                wiped += (cw[n] - cw[idx]) + cw[end]
             filled += length
         out[r, 0] = -1.0 if wiped else math.expm1(logsum)
         mean = s1 / n

@@ -114,8 +114,10 @@ def _call(fn: Callable[..., Any], shared: Any, item: Any) -> Any:
 
 _WORKER_CACHE: dict[str, Any] = {}
 #: imported once by the fork server, so every worker forks with them loaded
-_PRELOAD = ("numpy", "polars", "torch", "fuzzyvec.research.pipeline", "fuzzyvec.backtest.engine",
-            "fuzzyvec.backtest.sweep", "fuzzyvec.nb.engine")
+#: (``torch._dynamo``: what torch's optimisers import on their first step, ~0.9 s; importing it
+#: starts no thread)
+_PRELOAD = ("numpy", "polars", "torch", "torch.optim", "torch._dynamo", "fuzzyvec.research.pipeline",
+            "fuzzyvec.backtest.engine", "fuzzyvec.backtest.sweep", "fuzzyvec.nb.engine")
 
 
 def _init_worker(threads: int) -> None:
@@ -276,13 +278,24 @@ class LocalExecutor(Executor):
             path = os.path.join(self._tmp.name, f"{key}.pkl")
             with open(path, "wb") as fh:
                 pickle.dump(shared, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        futures = [pool.submit(_pool_task, fn, key if path else None, path, (prefix, i), item)
-                   for i, item in enumerate(items)]
+        # a thread hands the tasks to the pool: the pool's first submit waits until the fork server
+        # has imported its libraries (seconds), and this process works in the meantime
+        futures: list[Any] = []
+        stop = threading.Event()
+
+        def feed() -> None:
+            for i, item in enumerate(items):
+                if stop.is_set():
+                    return
+                futures.append(pool.submit(_pool_task, fn, key if path else None, path, (prefix, i), item))
+
+        feeder = threading.Thread(target=feed, name="fuzzyvec-pool-feed", daemon=True)
+        feeder.start()
         mine: dict[int, tuple[bool, Any]] = {}  # results of the tasks this process ran: (ok, value)
         next_claim = 0
         try:
-            for i, f in enumerate(futures):
-                while i not in mine and not f.done() and next_claim < len(items):
+            for i in range(len(items)):
+                while i not in mine and next_claim < len(items) and not (len(futures) > i and futures[i].done()):
                     j, next_claim = next_claim, next_claim + 1
                     if _claim(prefix, j):  # the pool has not started task j: run it here
                         try:
@@ -295,9 +308,11 @@ class LocalExecutor(Executor):
                     if not ok:
                         raise value
                     yield value
-                else:
-                    yield f.result()
+                else:  # the pool claimed task i, so it was submitted
+                    yield futures[i].result()
         finally:
+            stop.set()
+            feeder.join()
             for f in futures:
                 f.cancel()
             for f in futures:  # files are needed until every started task has read them
