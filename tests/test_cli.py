@@ -117,3 +117,15 @@ def test_help_lists_commands():
     assert r.returncode == 0
     for cmd in ("validate", "features", "demo"):
         assert cmd in r.stdout
+
+
+def test_console_stats_have_one_format_per_kind():
+    from fuzzyvec.cli.train import show
+
+    assert show("total_return", 0.19981) == "19.98 %"
+    assert show("final_equity", 7368.2961) == "7,368.30"  # money: 2 decimals
+    assert show("sharpe", -5.83201) == "-5.832" and show("sharpe", 3.10417) == "3.104"  # ratios: 3
+    assert show("trades", 268.0) == "268" and show("trades", 1234) == "1,234"
+    assert show("p_value", 0.24076) == "0.241" and show("percentile", 75.6) == "76"
+    assert show("sharpe", None) == "-" and show("sharpe", float("nan")) == "-"
+    assert show("max_drawdown_duration", "51 days, 3:20:00") == "51 days, 3:20:00"

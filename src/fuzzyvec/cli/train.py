@@ -140,13 +140,28 @@ _BASELINE_ROWS = ("total_return", "cagr", "sharpe", "max_drawdown", "trades", "e
 PERCENT_KEYS = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return")
 
 
+#: stats in the quote currency: two decimals with thousands separators
+MONEY_KEYS = ("final_equity", "init_cash", "fees_paid", "expectancy")
+
+
 def show(key: str, value: Any) -> Any:
-    """A stat as the console shows it: fractions of PERCENT_KEYS as ``12.34 %``, None as ``-``."""
+    """A stat as the console shows it: fractions of PERCENT_KEYS as ``12.34 %``, money with two
+    decimals, p-values with three, other ratios (Sharpe, profit factor...) with three, None as ``-``."""
     if value is None or value == "":
         return "" if value == "" else "-"
-    if key in PERCENT_KEYS and isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if key in PERCENT_KEYS:
         return f"{100.0 * value:,.2f} %"
-    return value
+    if isinstance(value, int) or (key == "trades" and float(value).is_integer()):
+        return f"{int(value):,}"
+    if value != value:
+        return "-"
+    if key in MONEY_KEYS:
+        return f"{value:,.2f}"
+    if key == "percentile":
+        return f"{value:.0f}"
+    return f"{value:,.3f}"
 
 
 def print_stats(metrics: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]] | None = None) -> None:
@@ -175,8 +190,8 @@ def print_stats(metrics: dict[str, dict[str, Any]], baselines: dict[str, dict[st
             for s in syms:
                 if s in baselines:
                     r = baselines[s]["random"]
-                    value = r["percentile" if label.startswith("percentile") else "p_value"][what]
-                    row += [show("", value), "", ""]
+                    kind = "percentile" if label.startswith("percentile") else "p_value"
+                    row += [show(kind, r[kind][what]), "", ""]
                 else:
                     row.append("")
             rows.append(row)
