@@ -129,3 +129,16 @@ def test_console_stats_have_one_format_per_kind():
     assert show("p_value", 0.24076) == "0.241" and show("percentile", 75.6) == "76"
     assert show("sharpe", None) == "-" and show("sharpe", float("nan")) == "-"
     assert show("max_drawdown_duration", "51 days, 3:20:00") == "51 days, 3:20:00"
+
+
+def test_formatted_stats_in_tables_stay_right_aligned():
+    from fuzzyvec.report.console import format_stat, format_table, stat_rows
+
+    assert format_stat("test_start", "2023-03-11 10:40:00+00:00") == "2023-03-11 10:40"
+    assert format_stat("sl_stop", None) == "off" and format_stat("oos_total_return", 0.1) == "10.00 %"
+    rows = stat_rows([["BTCUSDT", 0.1, 2.5], ["ETHUSDT", -0.123, None]], ["symbol", "total_return", "sharpe"])
+    assert rows == [["BTCUSDT", "10.00 %", "2.500"], ["ETHUSDT", "-12.30 %", "-"]]
+    lines = format_table(rows, ["symbol", "total_return", "sharpe"]).splitlines()
+    body = [ln for ln in lines if ln.strip().startswith(("BTC", "ETH"))]
+    assert len({len(ln) for ln in body}) == 1  # numbers end in the same column
+    assert body[0].endswith("2.500") and body[1].rstrip().endswith("-")

@@ -228,7 +228,7 @@ def test_backtest_console_text_reads_well(bundle_dir, tmp_path):
     r = run_cli("backtest", str(E2E), "--model", str(bundle_dir), "--out", str(tmp_path), "--start", "2017-06-01",
                 "--end", "2017-08-31")
     assert r.returncode == 0, r.stderr
-    assert "backtesting v3_e2e_test on the bars from 2017-06-01 ..." in r.stdout
+    assert "backtesting v3_e2e_test on the bars from 2017-06-01 00:00 UTC ..." in r.stdout
     assert " on from " not in r.stdout
     assert "total return" in r.stdout and " %" in r.stdout  # returns shown as percentages
     frame = pl.read_csv(next(tmp_path.iterdir()) / "trades.csv")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..report.console import print_table, progress
+from ..report.console import format_stat, print_table, progress, stat_rows
 from ..research.executors import make_executor
 from .common import OK, add_common, executor_options, positive_int, print_warnings
 
@@ -57,21 +57,25 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
     print(f"walk-forward of {spec.name}: {len(result.folds)} folds (train {walk.train_bars:,}, test "
           f"{walk.test_bars:,}, step {walk.step_bars or walk.test_bars:,} bars)")
     cols = ["fold", "symbol", "test_start", "test_end", "total_return", "sharpe", "max_drawdown", "trades"]
-    print_table(result.table.select(cols).rows(), cols)
+    print_table(stat_rows(result.table.select(cols).rows(), cols), cols)
     for sym, m in m_all["out_of_sample"].items():
         boot = m_all["bootstrap"].get(sym) or {}
-        rows = [["total return", m["total_return"], *(boot.get("total_return") or ["", ""])],
-                ["Sharpe", m["sharpe"], *(boot.get("sharpe") or ["", ""])],
-                ["max drawdown", m["max_drawdown"], "", ""]]
         base = m_all["baselines"].get(sym)
+        rows = []
+        for label, key in (("total return", "total_return"), ("Sharpe", "sharpe"), ("max drawdown", "max_drawdown")):
+            low, high = boot.get(key) or ("", "")
+            row = [label, *(format_stat(key, v) if v != "" else "" for v in (m[key], low, high))]
+            if base:
+                rnd = base["random"].get(key)
+                p = base["random"]["p_value"].get(key)
+                row += [format_stat(key, base["buy_and_hold"].get(key)),
+                        format_stat(key, rnd.get("median")) if isinstance(rnd, dict) else "",
+                        format_stat("p_value", p) if p is not None else ""]
+            rows.append(row)
         print(f"\nout of sample, {sym}: {m['bars']:,} bars stitched from the folds' test windows")
         headers = ["metric", "strategy", "95 % low", "95 % high"]
         if base:
             headers += ["buy & hold", "random (median)", "p-value vs random"]
-            for row, key in zip(rows, ("total_return", "sharpe", "max_drawdown"), strict=True):
-                rnd = base["random"].get(key)
-                row += [base["buy_and_hold"].get(key), rnd.get("median") if isinstance(rnd, dict) else "",
-                        base["random"]["p_value"].get(key, "")]
         print_table(rows, headers)
         print("  95 %: stationary block bootstrap of the out-of-sample returns "
               f"({boot.get('n_boot', 0):,} resamples)")
@@ -155,7 +159,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"search of {args.strategy} over {args.space}: {table.height} candidates ({args.algo}, seed {args.seed}, "
           f"{kind} executor), ranked by {result.objective}")
     cols = ["rank", "trial", "status", "objective", "oos_total_return", "oos_max_drawdown", "dsr", *result.space.keys]
-    print_table(table.select(cols).head(20).rows(), cols)
+    print_table(stat_rows(table.select(cols).head(20).rows(), cols), cols)
     if result.pbo is not None:
         print(f"probability of backtest overfitting across the candidates (CSCV on their out-of-sample returns, "
               f"{result.pbo.blocks} blocks): {result.pbo.pbo:.3f}; dsr: each candidate's deflated Sharpe ratio")
@@ -191,7 +195,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     cols = ["file", "symbol", "period_start", "period_end", "total_return", "sharpe", "max_drawdown", "trades",
             "win_rate", "test_accuracy"]
     print(f"batch of {len(files)} strategy files ({executor.name} executor, {executor.workers} workers)")
-    print_table([[_short(r[0]), *r[1:]] for r in table.select(cols).rows()], cols)
+    print_table([[_short(r[0]), *r[1:]] for r in stat_rows(table.select(cols).rows(), cols)], cols)
     runs = [r for r in table["run"].to_list() if r]
     if runs:
         print("run folders (report.html, metrics.json, trades.csv, equity.csv, bundle/):")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StrategyError
-from ..report.console import format_value, print_table, progress
+from ..report.console import format_stat, print_table, progress, stat_rows
 from ..research.executors import make_executor
 from .common import OK, add_common, epoch_bar, executor_options, print_warnings, say
 
@@ -131,14 +131,15 @@ def _sweep(args: argparse.Namespace, spec: Any, grid: dict[str, list[Any]], exec
            f"(memory budget; {executor.name} executor)")
     print(f"sweep of {spec.name} ({symbol}): {table.height} combinations in {how}")
     cols = [*keys, "total_return", "sharpe", "dsr", "max_drawdown", "trades", "win_rate"]
-    print_table(table.select(cols).head(20).rows(), cols)
+    print_table(stat_rows(table.select(cols).head(20).rows(), cols), cols)
     if table.height > 20:
         print(f"  ... {table.height - 20} more in {folder / 'sweep.csv'}")
-    r, f = base.random, format_value
-    print(f"best row (combination {best_row['combination']}): total return {f(best_row['total_return'])}, "
-          f"Sharpe {f(best_row['sharpe'])}, deflated Sharpe {f(best_row['dsr'])} (the probability that its Sharpe "
-          f"is real after {table.height} trials); buy and hold {f(base.buy_and_hold['total_return'])}; random "
-          f"entries: median {f(r['total_return']['median'])}, p-value {f(r['p_value']['total_return'])}")
+    r, f = base.random, format_stat
+    print(f"best row (combination {best_row['combination']}): total return {f('total_return', best_row['total_return'])}, "
+          f"Sharpe {f('sharpe', best_row['sharpe'])}, deflated Sharpe {f('dsr', best_row['dsr'])} (the probability "
+          f"that its Sharpe is real after {table.height} trials); buy and hold "
+          f"{f('total_return', base.buy_and_hold['total_return'])}; random entries: median "
+          f"{f('total_return', r['total_return']['median'])}, p-value {f('p_value', r['p_value']['total_return'])}")
     if pbo is not None:
         print(f"probability of backtest overfitting (CSCV, {pbo['blocks']} blocks, {pbo['n_combinations']:,} splits): "
               f"{pbo['pbo']:.3f} — the chance that the in-sample best is below the median out of sample")

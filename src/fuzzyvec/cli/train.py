@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..report.console import print_table
+from ..report.console import format_stat, print_table
 from .common import OK, add_common, epoch_bar, print_warnings, say
 
 __all__ = ['STAT_ROWS', 'cmd_backtest', 'cmd_demo', 'cmd_train', 'print_stats', 'register']
@@ -136,32 +136,9 @@ STAT_ROWS = (
 
 #: rows that the baselines have too (the others are blank in their columns)
 _BASELINE_ROWS = ("total_return", "cagr", "sharpe", "max_drawdown", "trades", "exposure", "final_equity")
-#: stats shown as percentages on the console (metrics.json keeps fractions)
-PERCENT_KEYS = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return")
-
-
-#: stats in the quote currency: two decimals with thousands separators
-MONEY_KEYS = ("final_equity", "init_cash", "fees_paid", "expectancy")
-
-
 def show(key: str, value: Any) -> Any:
-    """A stat as the console shows it: fractions of PERCENT_KEYS as ``12.34 %``, money with two
-    decimals, p-values with three, other ratios (Sharpe, profit factor...) with three, None as ``-``."""
-    if value is None or value == "":
-        return "" if value == "" else "-"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return value
-    if key in PERCENT_KEYS:
-        return f"{100.0 * value:,.2f} %"
-    if isinstance(value, int) or (key == "trades" and float(value).is_integer()):
-        return f"{int(value):,}"
-    if value != value:
-        return "-"
-    if key in MONEY_KEYS:
-        return f"{value:,.2f}"
-    if key == "percentile":
-        return f"{value:.0f}"
-    return f"{value:,.3f}"
+    """A stat as the console shows it (:func:`fuzzyvec.report.console.format_stat`); blank stays blank."""
+    return "" if value == "" else format_stat(key, value)
 
 
 def print_stats(metrics: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]] | None = None) -> None:
@@ -231,7 +208,8 @@ def _run_backtest(args: argparse.Namespace, spec: Any, *, title: str) -> int:
     if args.json:
         print(json.dumps({"run": str(folder), **summary}, indent=2, default=str))
         return OK
-    print(f"\n{title}: {spec.name}, {summary['period_start']} .. {summary['period_end']}")
+    print(f"\n{title}: {spec.name}, {format_stat('start', summary['period_start'])} .. "
+          f"{format_stat('end', summary['period_end'])} UTC")
     print_stats(metrics, summary.get("baselines"))
     print_warnings(summary.get("warnings") or [])
     test = bundle.metrics.get("test") or {}

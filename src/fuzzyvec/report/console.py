@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["format_table", "format_value", "make_console", "print_table", "progress", "set_quiet"]
+__all__ = ["format_stat", "format_table", "format_value", "make_console", "print_table", "progress", "set_quiet",
+           "stat_rows"]
 
 _QUIET = False
 _WIDE = 10_000  # off a terminal a table keeps its natural width instead of wrapping at 80 columns
@@ -58,19 +61,75 @@ def format_value(v: Any) -> str:
     return str(v)
 
 
+#: stats shown as percentages (fractions in metrics.json and --json), by key or key suffix
+PERCENT_SUFFIXES = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return")
+#: stats in the quote currency: two decimals with thousands separators
+MONEY_KEYS = ("final_equity", "init_cash", "fees_paid", "expectancy")
+#: counts
+COUNT_KEYS = ("trades", "bars", "fold", "rank", "trial", "combination", "max_drawdown_duration_bars")
+
+
+def format_stat(key: str, value: Any) -> Any:
+    """A statistic as the console shows it, by its key: fractions of returns, drawdowns, win rates
+    and exposure as ``12.34 %``, money with two decimals, counts as integers, p-values and ratios
+    (Sharpe, profit factor, dsr...) with three decimals, times to the minute, None and NaN as ``-``.
+
+    Other values (strings, grid values) come back unchanged.
+    """
+    if value is None:
+        return "off" if key in ("sl_stop", "tp_stop", "sl_trail") else "-"
+    if isinstance(value, str) and key.endswith(("start", "end")):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if value != value:
+        return "-"
+    if key.endswith(PERCENT_SUFFIXES):
+        return f"{100.0 * value:,.2f} %"
+    if key in COUNT_KEYS or isinstance(value, int):
+        return f"{int(value):,}" if float(value).is_integer() else format_value(value)
+    if key in MONEY_KEYS:
+        return f"{value:,.2f}"
+    if key == "percentile":
+        return f"{value:.0f}"
+    if key in ("sharpe", "sortino", "calmar", "profit_factor", "dsr", "objective", "p_value") or key.startswith(
+            ("oos_", "p_value")):
+        return f"{value:,.3f}"
+    return value
+
+
+def stat_rows(rows: Iterable[Sequence[Any]], keys: Sequence[str]) -> list[list[Any]]:
+    """Rows with every cell formatted by :func:`format_stat` under its column's key."""
+    return [[format_stat(k, v) for k, v in zip(keys, r, strict=True)] for r in rows]
+
+
+_NUMBER_TEXT = re.compile(r"^[+-]?[\d,]*\.?\d+( %)?$|^-$")
+
+
+def _numeric(v: Any) -> bool:
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int | float) or (isinstance(v, str) and bool(_NUMBER_TEXT.match(v)))
+
+
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str] | None, title: str | None) -> Table:
     width = max([len(headers or ())] + [len(r) for r in rows])
     def filled(r: Sequence[Any], i: int) -> bool:
         return i < len(r) and r[i] is not None and r[i] != ""
 
     # a column is numeric when every filled cell is a number (blank cells do not count)
-    numeric = [all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows if filled(r, i))
-               and any(filled(r, i) for r in rows) for i in range(width)]
+    numeric = [all(_numeric(r[i]) for r in rows if filled(r, i))
+               and any(filled(r, i) and r[i] != "-" for r in rows) for i in range(width)]
     table = Table(box=box.SIMPLE_HEAD, show_header=bool(headers), title=title, title_justify="left",
                   pad_edge=False, padding=(0, 1, 0, 0), header_style="bold", show_edge=False)
     names = list(headers or [""] * width) + [""] * (width - len(headers or ()))
     for name, num in zip(names, numeric, strict=True):
-        table.add_column(str(name), justify="right" if num else "left", no_wrap=True, overflow="ignore")
+        table.add_column(str(name), justify="right" if num else "left", no_wrap=True, overflow="fold")
     for r in rows:
         table.add_row(*[format_value(c) for c in r], *[""] * (width - len(r)))
     return table

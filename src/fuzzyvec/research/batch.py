@@ -28,12 +28,19 @@ BATCH_COLUMNS = ("file", "strategy", "symbol", "status", "period_start", "period
                  "max_drawdown", "trades", "win_rate", "test_accuracy", "run", "error")
 
 
+def _when(t: Any) -> str:
+    """A period boundary in console text: to the minute, UTC."""
+    from ..report.console import format_stat
+
+    return f"{format_stat('start', str(t))} UTC"
+
+
 def backtest_start(bundle: Any, start: Any) -> tuple[Any, str]:
     """(backtest start, how to describe the period): ``start``, else the model's test split."""
     if start is not None:
-        return start, f"the bars from {start}"
+        return start, f"the bars from {_when(start)}"
     start = (bundle.metadata.get("date_ranges") or {}).get("test", {}).get("start")
-    return start, f"the model's out-of-sample test period (from {start})" if start else "all bars"
+    return start, f"the model's out-of-sample test period (from {_when(start)})" if start else "all bars"
 
 
 def _new_folder(root: Path) -> Path:
