@@ -108,7 +108,8 @@ def stat_rows(rows: Iterable[Sequence[Any]], keys: Sequence[str]) -> list[list[A
     return [[format_stat(k, v) for k, v in zip(keys, r, strict=True)] for r in rows]
 
 
-_NUMBER_TEXT = re.compile(r"^[+-]?[\d,]*\.?\d+( %)?$|^-$")
+# formatted numbers, percentages, "-" and durations ("51 days, 3:20:00") align like numbers
+_NUMBER_TEXT = re.compile(r"^[+-]?[\d,]*\.?\d+( %)?$|^-$|^(\d+ days?, )?\d+:\d\d:\d\d$")
 
 
 def _numeric(v: Any) -> bool:
