@@ -16,6 +16,7 @@ from torch import nn
 
 from fuzzyvec.features.frame import FeatureSchema, FeatureSpec
 from fuzzyvec.features.transform import FeatureTransform, fit_transform
+from fuzzyvec.model import optim as fv_optim
 from fuzzyvec.model.bundle import load_checkpoint, save_checkpoint
 from fuzzyvec.model.metrics import (
     class_balance,
@@ -259,8 +260,8 @@ def test_class_weights_shift_predictions_towards_rare_classes():
     assert hold["inverse_frequency"] < hold["none"] - 0.2
 
 
-@pytest.mark.parametrize("name, cls", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW),
-                                       ("sgd", torch.optim.SGD)])
+@pytest.mark.parametrize("name, cls", [("adam", fv_optim.Adam), ("adamw", fv_optim.AdamW),
+                                       ("sgd", fv_optim.SGD)])
 def test_optimizer_choice(name, cls):
     kw = {"momentum": 0.9} if name == "sgd" else {}
     tr = _training(optimizer=name, weight_decay=0.01, learning_rate=0.05, **kw)

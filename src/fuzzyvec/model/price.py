@@ -49,6 +49,7 @@ from .onnx import (
     compatibility_problems,
     write_model_pair,
 )
+from .optim import Adam
 
 __all__ = [
     "PRICE_FEATURE_NAMES",
@@ -287,7 +288,7 @@ def train_price_model(bars: pl.DataFrame, *, sequence_length: int = 120, normali
     with _intra_op_threads(num_threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = PriceModel(config)
-        optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+        optimizer = Adam(model.parameters(), lr=learning_rate)
         shuffle = np.random.default_rng(seed)
         model.train()
         for _ in range(epochs):

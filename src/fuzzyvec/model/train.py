@@ -38,6 +38,7 @@ from torch import nn
 from ..strategy.config import ModelTraining
 from .metrics import classification_metrics
 from .mlp import MLP, MLPConfig
+from .optim import SGD, Adam, AdamW, Optimizer
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -125,20 +126,22 @@ def inverse_frequency_weights(y: np.ndarray, n_classes: int = 3) -> np.ndarray:
     return out
 
 
-def build_optimizer(model: nn.Module, training: ModelTraining) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, training: ModelTraining) -> Optimizer:
     """The optimizer named by ``training.optimizer``.
 
-    ``adam`` → :class:`torch.optim.Adam`, ``adamw`` → :class:`torch.optim.AdamW`, ``sgd`` →
-    :class:`torch.optim.SGD` with ``momentum``; all with ``learning_rate`` and ``weight_decay``.
+    ``adam`` → :class:`fuzzyvec.model.optim.Adam`, ``adamw`` → :class:`~fuzzyvec.model.optim.AdamW`,
+    ``sgd`` → :class:`~fuzzyvec.model.optim.SGD` with ``momentum``; all with ``learning_rate`` and
+    ``weight_decay``. They compute what :class:`torch.optim.Adam`, ``AdamW`` and ``SGD`` compute, to
+    the bit, without importing ``torch._dynamo`` (see :mod:`fuzzyvec.model.optim`).
     """
     params = model.parameters()
     lr, wd = float(training.learning_rate), float(training.weight_decay)
     if training.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return Adam(params, lr=lr, weight_decay=wd)
     if training.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return AdamW(params, lr=lr, weight_decay=wd)
     if training.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=float(training.momentum), weight_decay=wd)
+        return SGD(params, lr=lr, momentum=float(training.momentum), weight_decay=wd)
     raise ValueError(f"optimizer: expected adam, adamw or sgd, got {training.optimizer!r}")
 
 

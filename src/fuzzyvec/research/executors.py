@@ -113,11 +113,10 @@ def _call(fn: Callable[..., Any], shared: Any, item: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 _WORKER_CACHE: dict[str, Any] = {}
-#: imported once by the fork server, so every worker forks with them loaded
-#: (``torch._dynamo``: what torch's optimisers import on their first step, ~0.9 s; importing it
-#: starts no thread)
-_PRELOAD = ("numpy", "polars", "torch", "torch.optim", "torch._dynamo", "fuzzyvec.research.pipeline",
-            "fuzzyvec.backtest.engine", "fuzzyvec.backtest.sweep", "fuzzyvec.nb.engine")
+#: imported once by the fork server, so every worker forks with them loaded (none starts a thread;
+#: training uses fuzzyvec.model.optim, so torch._dynamo, ~0.8 s, is not among them)
+_PRELOAD = ("numpy", "polars", "torch", "fuzzyvec.research.pipeline", "fuzzyvec.backtest.engine",
+            "fuzzyvec.backtest.sweep", "fuzzyvec.nb.engine")
 
 
 def _init_worker(threads: int) -> None:
@@ -128,12 +127,14 @@ def _init_worker(threads: int) -> None:
 
 
 def _warm_worker() -> int:
-    """Pay torch's first-use cost (lazy imports of autograd and the optimisers) with a tiny step."""
+    """Pay torch's first-use cost (lazy imports and allocations of autograd) with a tiny training step."""
     import torch
     from torch import nn
 
+    from ..model.optim import Adam
+
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Dropout(0.1), nn.Linear(4, 3))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = Adam(model.parameters(), lr=1e-3)
     x = torch.zeros(8, 4)
     loss = nn.functional.cross_entropy(model(x), torch.zeros(8, dtype=torch.long), weight=torch.ones(3))
     loss.backward()
