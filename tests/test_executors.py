@@ -211,6 +211,31 @@ def test_the_process_pool_stays_warm_across_maps():
     assert ex._pool is None  # closed with the block
 
 
+def test_a_map_the_driver_finishes_returns_before_the_pool_has_booted():
+    """A short map must not wait for the fork server; close() tidies up once the pool answers."""
+    import threading
+
+    ex = LocalExecutor(2)
+    pool = ex._ensure_pool()
+    booted = threading.Event()
+    real_submit = pool.submit
+
+    def slow_submit(*a, **kw):  # the first submit of a new pool blocks until the fork server is up
+        booted.wait(30)
+        return real_submit(*a, **kw)
+
+    pool.submit = slow_submit
+    try:
+        assert list(ex.map(square, [1, 2, 3])) == [1, 4, 9]  # all ran here: the submit is blocked
+        assert ex._tidy and ex._tidy[0].is_alive()  # the claim files wait for the pool's answer
+        tmp = Path(ex._tmp.name)
+        booted.set()
+    finally:
+        booted.set()
+        ex.close()
+    assert not ex._tidy and not tmp.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # chunked sweeps
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ __all__ = ['cmd_batch', 'cmd_check_lookahead', 'cmd_search', 'cmd_walk_forward',
 def cmd_walk_forward(args: argparse.Namespace) -> int:
     from ..data.files import load_strategy_data
     from ..io_utils import atomic_dir, atomic_write_json
-    from ..model.bundle import save_bundle
     from ..research.walkforward import make_folds, resolve_walk_forward, walk_forward
     from ..strategy.load import load_strategy
 
@@ -29,6 +28,9 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
     walk = resolve_walk_forward(spec, train_bars=args.train_bars, test_bars=args.test_bars,
                                 step_bars=args.step_bars)
     with make_executor(args.executor, args.workers).start() as executor:  # workers boot while data loads
+        # imports torch (~1 s): only once the pool has started booting
+        from ..model.bundle import save_bundle
+
         data = load_strategy_data(spec, data_dir=args.data, start=args.start, end=args.end)
         n_folds = len(make_folds(data[spec.symbols[0]][spec.base_timeframe]["timestamp"], walk))
         bar = progress(total=n_folds, desc="walk-forward folds", quiet=args.quiet, unit="fold")

@@ -127,11 +127,20 @@ def _init_worker(threads: int) -> None:
 
 
 def _warm_worker() -> int:
-    """Pay torch's first-use cost (lazy imports and allocations of autograd) with a tiny training step."""
+    """Pay the first-use costs a worker's first task would pay, while the driver still loads its data.
+
+    Numba's first kernel in a process, even one loaded from the cache, initialises its typing
+    and target registries (~0.4 s of imports: scipy.linalg, cffi's C parser); one tiny cached
+    kernel pays that. Torch's lazy imports and autograd allocations: a tiny training step.
+    """
+    import numpy as np
     import torch
     from torch import nn
 
     from ..model.optim import Adam
+    from ..nb.ma import sma_1d_nb
+
+    sma_1d_nb(np.zeros(8), 3)
 
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Dropout(0.1), nn.Linear(4, 3))
     opt = Adam(model.parameters(), lr=1e-3)
@@ -221,6 +230,7 @@ class LocalExecutor(Executor):
         self._maps = 0
         self._lock = threading.Lock()
         self._starter: threading.Thread | None = None
+        self._tidy: list[threading.Thread] = []  # cleanups of maps that returned before the pool booted
         self._threads = 1
 
     def start(self, *, warm_training: bool = True) -> LocalExecutor:
@@ -313,20 +323,34 @@ class LocalExecutor(Executor):
                     yield futures[i].result()
         finally:
             stop.set()
-            feeder.join()
-            for f in futures:
-                f.cancel()
-            for f in futures:  # files are needed until every started task has read them
-                if not f.cancelled():
-                    f.exception()
-            for name in ([path] if path else []) + [f"{prefix}.{i}" for i in range(len(items))]:
-                with contextlib.suppress(OSError):
-                    os.unlink(name)
+
+            def cleanup() -> None:
+                feeder.join()
+                for f in futures:
+                    f.cancel()
+                for f in futures:  # files are needed until every started task has read them
+                    if not f.cancelled():
+                        f.exception()
+                for name in ([path] if path else []) + [f"{prefix}.{i}" for i in range(len(items))]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(name)
+
+            if feeder.is_alive():
+                # its first submit still waits for the fork server: when this process ran every task
+                # itself, return now and let a thread tidy up once the pool answers (close() waits for it)
+                tidy = threading.Thread(target=cleanup, name="fuzzyvec-pool-tidy", daemon=True)
+                tidy.start()
+                self._tidy.append(tidy)
+            else:
+                cleanup()
 
     def close(self) -> None:
         if self._starter is not None:
             self._starter.join()
             self._starter = None
+        for tidy in self._tidy:
+            tidy.join()
+        self._tidy.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
